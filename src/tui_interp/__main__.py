@@ -1,0 +1,3 @@
+from tui_interp.cli import main
+
+main()
