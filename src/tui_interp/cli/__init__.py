@@ -1,0 +1,29 @@
+"""The Typer CLI: one thin face on the core. Every command takes --json.
+
+Sub-command groups live in sibling modules and are registered here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="tui-interp",
+    help="A terminal workbench for understanding transformer models.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _register() -> None:
+    # Each module adds its commands to `app` (or an `add_typer` group) on import.
+    from tui_interp.cli import model_cmds  # noqa: F401
+
+
+_register()
+
+
+def main() -> None:
+    app()
