@@ -1,0 +1,111 @@
+"""The model's tokenizer (tokenizer.json through `tokenizers`) and safe display of token text.
+
+Whether a BOS token is prepended is never silent: the tokenizer's own post-processor decides
+by default, and `bos=True/False` overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+from tokenizers import Tokenizer as HFTokenizer
+
+from tui_interp.errors import TokenizerError
+
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def display_text(text: str) -> str:
+    """Token or file text made safe for a terminal: control and format characters become
+    visible escapes (\\n, \\t, \\x1b, \\u200b), so nothing the model emits can move the cursor,
+    change colours or hide itself. Rich markup escaping is the face's job, on top of this."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+class Tokenizer:
+    def __init__(self, tok: HFTokenizer, path: Path, bos_id: int | None) -> None:
+        self._tok = tok
+        self.path = path
+        self.bos_id = bos_id
+        self.vocab_size = tok.get_vocab_size(with_added_tokens=True)
+
+    @classmethod
+    def from_file(cls, path: Path, *, bos_id: int | None = None) -> Tokenizer:
+        try:
+            text = path.read_text(encoding="utf-8")
+            json.loads(text)
+        except OSError as e:
+            raise TokenizerError(f"{path}: cannot read: {e.strerror or e}") from e
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+            raise TokenizerError(f"{path}: not a valid tokenizer.json (invalid JSON: {_first_line(e)})") from e
+        try:
+            tok = HFTokenizer.from_str(text)
+        except Exception as e:
+            # `tokenizers` reports a well-formed JSON that is not a tokenizer as a bare
+            # Exception; anything more specific is a bug and propagates.
+            if type(e) is not Exception:
+                raise
+            raise TokenizerError(f"{path}: not a valid tokenizer.json: {_first_line(e)}") from e
+        if bos_id is None:
+            bos_id = _bos_from_tokenizer_config(path.parent / "tokenizer_config.json", tok)
+        return cls(tok, path, bos_id)
+
+    def encode(self, text: str, *, bos: bool | None = None) -> list[int]:
+        """Token ids of `text`. bos=None: as the tokenizer's post-processor does; True/False: force."""
+        ids = list(self._tok.encode(text, add_special_tokens=True).ids)
+        if bos is True:
+            if self.bos_id is None:
+                raise TokenizerError(f"{self.path}: --bos asked for, but this tokenizer has no BOS token")
+            if not ids or ids[0] != self.bos_id:
+                ids.insert(0, self.bos_id)
+        elif bos is False and ids and self.bos_id is not None and ids[0] == self.bos_id:
+            ids = ids[1:]
+        return ids
+
+    def decode(self, ids: list[int]) -> str:
+        return self._tok.decode(list(ids), skip_special_tokens=False)
+
+    def token_text(self, token_id: int) -> str:
+        """The raw text of one token as the decoder renders it (may contain control chars)."""
+        text = self._tok.decode([token_id], skip_special_tokens=False)
+        if text == "" or "\ufffd" in text:
+            # a special token, or a byte fragment of a multi-byte character: show the vocab entry
+            raw = self._tok.id_to_token(token_id)
+            return raw if raw is not None else f"<{token_id}>"
+        return text
+
+    def display(self, token_id: int) -> str:
+        """Token text safe for a terminal (see display_text)."""
+        return display_text(self.token_text(token_id))
+
+    def token_to_id(self, text: str) -> int | None:
+        return self._tok.token_to_id(text)
+
+
+def _bos_from_tokenizer_config(path: Path, tok: HFTokenizer) -> int | None:
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    bos = doc.get("bos_token") if isinstance(doc, dict) else None
+    if isinstance(bos, dict):
+        bos = bos.get("content")
+    return tok.token_to_id(bos) if isinstance(bos, str) else None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
