@@ -1,0 +1,49 @@
+"""Saving activation caches as safetensors files a script can open."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+
+from tui_interp.errors import InputError
+
+
+def save_cache(
+    path: Path,
+    lm: Any,
+    tokens: list[int],
+    logits: torch.Tensor,
+    cache: dict[str, torch.Tensor],
+    pattern: str = "*",
+) -> dict[str, Any]:
+    """Write the activations matching `pattern` (batch dim 1, shapes as in DESIGN.md) plus `logits`.
+
+    The file's metadata records the model, its fingerprint and the tokens, as JSON strings.
+    Written to a temporary file, then renamed, so a failed write leaves nothing half-done.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise InputError(f"{path}: the cache file must end in .safetensors")
+    tensors = {n: t.contiguous().cpu() for n, t in cache.items() if fnmatch.fnmatchcase(n, pattern)}
+    tensors["logits"] = logits.detach().contiguous().cpu()
+    metadata = {
+        "format": "tui-interp.cache/1",
+        "model": lm.checkpoint.name,
+        "fingerprint": lm.checkpoint.fingerprint,
+        "tokens": json.dumps(tokens),
+        "dtype": str(lm.dtype).removeprefix("torch."),
+    }
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file(tensors, str(tmp), metadata=metadata)
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"{path}: cannot write cache: {e.strerror or e}") from e
+    return {"path": str(path), "n_tensors": len(tensors), "hooks": sorted(tensors)}
