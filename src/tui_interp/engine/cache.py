@@ -30,8 +30,18 @@ def save_cache(
     path = Path(path)
     if path.suffix != ".safetensors":
         raise InputError(f"{path}: the cache file must end in .safetensors")
-    tensors = {n: t.contiguous().cpu() for n, t in cache.items() if fnmatch.fnmatchcase(n, pattern)}
-    tensors["logits"] = logits.detach().contiguous().cpu()
+    tensors: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
+    chosen = {n: t for n, t in cache.items() if fnmatch.fnmatchcase(n, pattern)}
+    chosen["logits"] = logits.detach()
+    for name, t in chosen.items():
+        t = t.contiguous().cpu()
+        # hook points that pass one tensor on (resid_post of L is resid_pre of L+1) share
+        # storage; safetensors refuses shared tensors, so the second one gets its own copy
+        if t.untyped_storage().data_ptr() in seen:
+            t = t.clone()
+        seen.add(t.untyped_storage().data_ptr())
+        tensors[name] = t
     metadata = {
         "format": "tui-interp.cache/1",
         "model": lm.checkpoint.name,

@@ -289,6 +289,10 @@ class Transformer(nn.Module):
             for l in range(cfg.n_layers):
                 self.hook_points.pop(f"blocks.{l}.mlp.hook_pre_linear", None)
         self._inv_freq: torch.Tensor | None = None
+        # "auto": the fused kernel (scaled_dot_product_attention) unless a hook reads or writes
+        # the scores or pattern, then the eager path. "eager": always the eager path, so that
+        # runs with and without pattern hooks are bit-identical (the stepper and tests use it).
+        self.attn_impl = "auto"
 
     # ---- weights in canonical names (see architectures.weight_plan)
 
@@ -353,7 +357,7 @@ class Transformer(nn.Module):
 
     # ---- forward, in half-open pieces (the stepper composes them)
 
-    def context(self, pos: int, device: torch.device, *, eager: bool = False) -> ForwardContext:
+    def context(self, pos: int, device: torch.device) -> ForwardContext:
         positions = torch.arange(pos, device=device)
         cos = sin = None
         if self.cfg.positional == "rotary":
@@ -368,7 +372,7 @@ class Transformer(nn.Module):
             i = positions[:, None]
             j = positions[None, :]
             mask = (j <= i) & (i - j < window)
-        return ForwardContext(positions, cos, sin, mask, eager)
+        return ForwardContext(positions, cos, sin, mask, eager=self.attn_impl == "eager")
 
     def check_tokens(self, tokens: torch.Tensor) -> None:
         if tokens.dim() != 2:

@@ -1,0 +1,79 @@
+"""Tiny random HuggingFace models, built from config with `transformers` and saved as safetensors.
+
+Parity with transformers' own outputs on these is the correctness anchor of the model core.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+VOCAB = 97
+N_CTX = 64
+
+# family -> (config class name, model class name, config kwargs)
+FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel", dict(n_layer=3, n_head=4, n_embd=32, n_positions=N_CTX, activation_function="gelu_new")),
+    "llama": ("LlamaConfig", "LlamaForCausalLM", dict(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                                                      intermediate_size=48, max_position_embeddings=N_CTX, rope_theta=500000.0)),
+    "mistral": ("MistralConfig", "MistralForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, hidden_size=32,
+                                                            intermediate_size=48, max_position_embeddings=N_CTX, head_dim=8, sliding_window=6)),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                                                      intermediate_size=48, max_position_embeddings=N_CTX, tie_word_embeddings=True)),
+    "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, hidden_size=32, intermediate_size=48,
+                                                             max_position_embeddings=N_CTX, rotary_pct=0.5, hidden_act="gelu")),
+}
+
+
+def build_hf_model(family: str, out: Path, *, seed: int = 0, **overrides: Any) -> Any:
+    """Build a tiny random model of `family`, save it to `out` (safetensors), return the HF model."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    cfg_name, model_name, kwargs = FAMILIES[family]
+    kwargs = {**kwargs, "vocab_size": VOCAB, "bos_token_id": 1, "eos_token_id": 2, **overrides}
+    config = getattr(transformers, cfg_name)(**kwargs)
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    model = getattr(transformers, model_name)(config).eval()
+    with torch.no_grad():  # random norms and biases, so a swapped or missing one cannot hide
+        for name, p in model.named_parameters():
+            if "norm" in name or "ln" in name or name.endswith("bias"):
+                p.add_(torch.randn_like(p) * 0.1)
+    model.save_pretrained(out, safe_serialization=True)
+    return model
+
+
+def load_hf(out: Path) -> Any:
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    return transformers.AutoModelForCausalLM.from_pretrained(out, attn_implementation="eager", dtype=torch.float32).eval()
+
+
+def write_word_tokenizer(out: Path, words: list[str], *, bos: str | None = None) -> None:
+    """A word-level tokenizer.json; with `bos`, its post-processor prepends that token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+
+    vocab = {w: i for i, w in enumerate(words)}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    if bos is not None:
+        tok.post_processor = processors.TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, vocab[bos])])
+    tok.save(str(out / "tokenizer.json"))
+
+
+def rewrite_config(out: Path, **changes: Any) -> dict[str, Any]:
+    cfg = json.loads((out / "config.json").read_text())
+    for k, v in changes.items():
+        if v is None:
+            cfg.pop(k, None)
+        else:
+            cfg[k] = v
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    return cfg
