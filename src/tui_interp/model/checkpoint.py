@@ -14,9 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
 
 from tui_interp.errors import CheckpointError, ConfigError
@@ -24,12 +23,16 @@ from tui_interp.model.architectures import Architecture, Source, translate_confi
 from tui_interp.model.config import ModelConfig
 from tui_interp.model.safetensors_header import FLOAT_DTYPES, SafetensorsHeader, TensorInfo, read_header
 
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported only where tensors are read: `inspect` (headers only) stays fast.
+
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 INDEX_NAME = "model.safetensors.index.json"
 FINGERPRINT_SAMPLES = 8  # 4 KiB data blocks per file mixed into the fingerprint
 FINGERPRINT_BLOCK = 4096
 
-_TORCH_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
 _DTYPE_NAMES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16", "F64": "float64"}
 
 
@@ -86,6 +89,8 @@ class Checkpoint:
 
     def load_param(self, canonical: str) -> torch.Tensor:
         """Materialise one canonical parameter (nn.Linear layout) from its source tensors."""
+        import torch
+
         src = self.plan[canonical]
         parts = [self.read(n) for n in src.names]
         if src.transform == "":
@@ -263,6 +268,3 @@ def _fingerprint(headers: list[SafetensorsHeader]) -> str:
                 h.update(f.read(min(FINGERPRINT_BLOCK, hdr.file_size - offset)))
     return h.hexdigest()[:16]
 
-
-def torch_dtype_of(stored: str) -> torch.dtype:
-    return _TORCH_DTYPES.get(stored, torch.float32)

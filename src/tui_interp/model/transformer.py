@@ -105,6 +105,18 @@ class ForwardContext:
     sin: torch.Tensor | None
     mask: torch.Tensor | None  # [pos, pos] bool, True = may attend; None = plain causal
     eager: bool = False  # force the eager attention path in every layer
+    _bias: dict[torch.dtype, torch.Tensor] | None = None
+
+    def attn_bias(self, dtype: torch.dtype) -> torch.Tensor:
+        """Additive mask [query, key]: 0 where attention is allowed, -inf elsewhere (built once per dtype)."""
+        if self._bias is None:
+            self._bias = {}
+        if dtype not in self._bias:
+            pos = self.positions.shape[0]
+            allowed = self.mask if self.mask is not None else _causal(pos, self.positions.device)
+            bias = torch.zeros(pos, pos, dtype=dtype, device=self.positions.device)
+            self._bias[dtype] = bias.masked_fill_(~allowed, float("-inf"))
+        return self._bias[dtype]
 
 
 def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
@@ -177,9 +189,12 @@ class Attention(nn.Module):
             k = k.repeat_interleave(h // kv, dim=1)
             v = v.repeat_interleave(h // kv, dim=1)
         if ctx.eager or self.hook_attn_scores.fns or self.hook_pattern.fns:
-            scores = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # [batch, head, query, key]
-            allowed = ctx.mask if ctx.mask is not None else _causal(pos, x.device)
-            scores = scores.masked_fill(~allowed, float("-inf"))
+            # one kernel: bias + scale * q @ k^T, the bias being 0 where attention is allowed, -inf elsewhere
+            bias = ctx.attn_bias(q.dtype)  # [query, key]
+            scores = torch.baddbmm(
+                bias.expand(batch * h, pos, pos), q.reshape(batch * h, pos, dh), k.reshape(batch * h, pos, dh).transpose(1, 2),
+                alpha=self.scale,
+            ).view(batch, h, pos, pos)  # [batch, head, query, key]
             scores = self.hook_attn_scores(scores)
             pattern = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
             pattern = self.hook_pattern(pattern)
