@@ -20,6 +20,7 @@ app = typer.Typer(
 def _register() -> None:
     # Each module adds its commands to `app` (or an `add_typer` group) on import.
     from tui_interp.cli import model_cmds  # noqa: F401
+    from tui_interp.cli.label import label_app; app.add_typer(label_app, name="label")  # noqa: E702
 
 
 _register()
