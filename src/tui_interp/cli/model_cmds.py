@@ -133,6 +133,8 @@ def run(
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many next-token predictions to show.")] = 5,
     save_cache: Annotated[Optional[Path], typer.Option("--save-cache", help="Write activations to this .safetensors file.")] = None,
     hooks: Annotated[str, typer.Option("--hooks", help="Glob of hook names to save (with --save-cache).")] = "*",
+    ablate: Annotated[Optional[list[str]], typer.Option("--ablate", help="Ablate a component during the run: C[:zero|mean|resample] (repeatable; C an id or glob).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random reference batch for mean/resample ablation.")] = 0,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
@@ -145,19 +147,27 @@ def run(
         from tui_interp.engine.cache import save_cache as write_cache
         from tui_interp.engine.lens import logit_lens, top_k as topk
 
+        from tui_interp.engine.ablation import reference_batch
+        from tui_interp.engine.interventions import hooks_for, parse_interventions, prepare
+
         lm = _load(model, device, dtype)
         ids, bos_how = prompt_tokens(lm, prompt, tokens, bos)
         t = torch.tensor([ids], device=lm.device)
+        ivs = parse_interventions(ablate or [], lm.config)
+        reference = None
+        if any(iv.needs_reference for iv in ivs):
+            ref, reference = reference_batch(lm, len(ids), None, seed=seed)
+            ivs = prepare(ivs, lm.model, reference=ref, seed=seed)
         patterns = ["blocks.0.hook_resid_pre", "blocks.*.hook_resid_post"]
         if save_cache is not None:
             patterns.append(hooks)
             lm.model.match_hooks(hooks)  # a glob that matches nothing is an error before running
         with torch.inference_mode():
-            logits, cache = lm.model.run_with_cache(t, patterns)
+            logits, cache = lm.model.run_with_cache(t, patterns, hooks=hooks_for(ivs, lm.config))
         lens = logit_lens(lm.model, cache, k=top_k)
         saved = None
         if save_cache is not None:
-            saved = write_cache(save_cache, lm, ids, logits, cache, hooks)
+            saved = write_cache(save_cache, lm, ids, logits, cache, hooks, interventions=[str(iv) for iv in ivs])
     name = lambda i: token_rows(lm, [i])[0]["text"]  # noqa: E731
     top = [{"id": s.id, "text": name(s.id), "logit": s.logit, "prob": s.prob} for s in topk(logits[0, -1], top_k)]
     doc = {
@@ -166,6 +176,8 @@ def run(
         "dtype": str(lm.dtype).removeprefix("torch."),
         "bos": bos_how,
         "tokens": token_rows(lm, ids),
+        "interventions": [str(iv) for iv in ivs],
+        "reference": reference,
         "top_k": top,
         "logit_lens": [
             {"after": row.label, "top": [{"id": s.id, "text": name(s.id), "prob": s.prob} for s in row.top]} for row in lens
@@ -176,6 +188,8 @@ def run(
         emit_json(doc)
         return
     console.print(f"[bold]{escape(lm.name)}[/] on {lm.device} ({doc['dtype']}), BOS: {bos_how}")
+    if ivs:
+        console.print("ablated: " + escape(", ".join(doc["interventions"])) + (f" (reference: {escape(reference)})" if reference else ""))
     console.print("tokens: " + "  ".join(f"[dim]{r['id']}[/]:{escape(repr(r['text']))}" for r in doc["tokens"]))
     table = Table(title="next token")
     for col in ("#", "id", "token", "prob", "logit"):

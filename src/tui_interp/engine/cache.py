@@ -21,6 +21,8 @@ def save_cache(
     logits: torch.Tensor,
     cache: dict[str, torch.Tensor],
     pattern: str = "*",
+    *,
+    interventions: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write the activations matching `pattern` (batch dim 1, shapes as in DESIGN.md) plus `logits`.
 
@@ -48,6 +50,7 @@ def save_cache(
         "fingerprint": lm.checkpoint.fingerprint,
         "tokens": json.dumps(tokens),
         "dtype": str(lm.dtype).removeprefix("torch."),
+        "interventions": json.dumps(interventions or []),
     }
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:

@@ -48,3 +48,84 @@ def logit_lens(model: Transformer, cache: dict[str, torch.Tensor], *, position: 
     for (label, _), row in zip(stages, logits):
         rows.append(LensRow(label, top_k(row, k)))
     return rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Direct logit attribution
+
+DLA_HOOKS = ("hook_embed", "hook_pos_embed", "blocks.*.attn.hook_z", "blocks.*.hook_mlp_out", "blocks.*.hook_resid_post")
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Direct effect of each component on one logit (or a logit difference) at one position.
+
+    The final norm is linear once its scale is fixed; with the scale measured on this run's
+    final residual stream, `sum(contributions) + bias == logit` holds exactly (up to float
+    rounding). `bias` gathers the attention output biases and the final norm's bias.
+    """
+
+    target: int
+    other: int | None
+    position: int
+    contributions: dict[str, float]  # component id -> direct effect, in forward order
+    bias: float
+    logit: float  # the model's final logit of target (minus other's)
+    scale: float  # the final norm's divisor at this position
+
+    @property
+    def total(self) -> float:
+        return sum(self.contributions.values()) + self.bias
+
+
+def unembed_direction(model: Transformer, target: int, other: int | None = None) -> torch.Tensor:
+    """W_U[target] - W_U[other]: [d_model], float32."""
+    W_U = model.unembed_weight
+    u = W_U[target].float()
+    return u - W_U[other].float() if other is not None else u
+
+
+@torch.inference_mode()
+def direct_logit_attribution(
+    model: Transformer,
+    cache: dict[str, torch.Tensor],
+    target: int,
+    *,
+    other: int | None = None,
+    position: int = -1,
+    batch: int = 0,
+) -> Attribution:
+    """Attribute the final logit of `target` (minus `other`) to embed, pos_embed, every head and
+    every MLP, through the final norm with its scale frozen. `cache` needs DLA_HOOKS."""
+    cfg = model.cfg
+    u = unembed_direction(model, target, other)  # [d_model]
+    final = cache[f"blocks.{cfg.n_layers - 1}.hook_resid_post"][batch, position].float()  # [d_model]
+    ln = model.ln_final
+    scale = ln.scale(final)  # [1]
+    w = ln.w.float()
+    direction = (w * u) / scale  # what one unit of (centred) residual adds to the logit
+
+    def effect(x: torch.Tensor) -> float:  # x [..., d_model] -> summed direct effect
+        x = x.float()
+        if ln.kind == "layernorm":
+            x = x - x.mean(-1, keepdim=True)
+        return float((x * direction).sum())
+
+    out: dict[str, float] = {"embed": effect(cache["hook_embed"][batch, position])}
+    if "hook_pos_embed" in cache:
+        out["pos_embed"] = effect(cache["hook_pos_embed"][batch, position])
+    bias = float(ln.b.float() @ u) if ln.b is not None else 0.0
+    h, dh = cfg.n_heads, cfg.d_head
+    for l, block in enumerate(model.blocks):
+        z = cache[f"blocks.{l}.attn.hook_z"][batch, position].float()  # [head, d_head]
+        W_O = block.attn.W_O.float().view(cfg.d_model, h, dh)  # [d_model, head, d_head]
+        per_head = torch.einsum("hd,mhd->hm", z, W_O)  # [head, d_model]
+        for head in range(h):
+            out[f"L{l}.H{head}"] = effect(per_head[head])
+        if block.attn.b_O is not None:
+            bias += effect(block.attn.b_O)
+        if block.mlp is not None:
+            out[f"L{l}.mlp"] = effect(cache[f"blocks.{l}.hook_mlp_out"][batch, position])
+    logits = torch.nn.functional.linear(ln(final[None, None].to(ln.w.dtype)), model.unembed_weight)[0, 0].float()
+    logit = float(logits[target] - (logits[other] if other is not None else 0.0))
+    return Attribution(target, other, position, out, bias, logit, float(scale))

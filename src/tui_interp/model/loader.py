@@ -7,6 +7,8 @@ the memory-mapped checkpoint, converted and placed. `--device auto` picks CUDA w
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,13 +84,22 @@ def load_model(
     *,
     device: str = "auto",
     dtype: str = "auto",
+    stream: bool = False,
 ) -> LoadedModel:
+    """Load weights onto the device. stream=True keeps only the embeddings and the final norm
+    resident and brings each block's weights in from the memory-mapped checkpoint while it runs
+    (peak device memory ~ one block + embeddings + activations)."""
     ckpt = source if isinstance(source, Checkpoint) else open_checkpoint(Path(source))
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev, ckpt.dtype)
     with torch.device("meta"):
         model = Transformer(ckpt.config)
-    load_weights(model, ckpt, dev, dt)
+    if stream:
+        resident = [n for n in ckpt.plan if not n.startswith("blocks.")]
+        load_weights(model, ckpt, dev, dt, names=resident)
+        model.streamer = BlockStreamer(model, ckpt, dev, dt)
+    else:
+        load_weights(model, ckpt, dev, dt)
     model.eval()
     model.requires_grad_(False)
     tokenizer = None
@@ -97,13 +108,15 @@ def load_model(
     return LoadedModel(ckpt, model, tokenizer, dev, dt)
 
 
-def load_weights(model: Transformer, ckpt: Checkpoint, device: torch.device, dtype: torch.dtype) -> None:
-    """Fill every parameter of a (meta) Transformer from the checkpoint, one tensor at a time."""
-    for canonical in ckpt.plan:
+def load_weights(
+    model: Transformer, ckpt: Checkpoint, device: torch.device, dtype: torch.dtype, *, names: list[str] | None = None
+) -> None:
+    """Fill the parameters of a (meta) Transformer from the checkpoint, one tensor at a time."""
+    for canonical in ckpt.plan if names is None else names:
         value = ckpt.load_param(canonical).to(device=device, dtype=dtype)
         owner, attr = _owner(model, canonical)
         setattr(owner, attr, torch.nn.Parameter(value, requires_grad=False))
-    leftover = [n for n, p in model.named_parameters() if p.is_meta]
+    leftover = [n for n, p in model.named_parameters() if p.is_meta] if names is None else []
     if leftover:
         raise CheckpointError(f"{ckpt.path}: internal: parameters not loaded: {', '.join(leftover[:5])}")
 
@@ -115,3 +128,25 @@ def _owner(model: Transformer, canonical: str) -> tuple[torch.nn.Module, str]:
     """The module and attribute name a checkpoint-plan name (architectures.weight_plan) loads into."""
     owner, _, attr = _TOP_LEVEL.get(canonical, canonical).rpartition(".")
     return (model.get_submodule(owner) if owner else model), attr
+
+
+class BlockStreamer:
+    """Brings one block's weights onto the device for the duration of a `with`, then frees them."""
+
+    def __init__(self, model: Transformer, ckpt: Checkpoint, device: torch.device, dtype: torch.dtype) -> None:
+        self.model, self.ckpt, self.device, self.dtype = model, ckpt, device, dtype
+        self.loads = 0  # how many times a block was brought in (for tests and benchmarks)
+
+    @contextmanager
+    def __call__(self, layer: int) -> Iterator[None]:
+        prefix = f"blocks.{layer}."
+        names = [n for n in self.ckpt.plan if n.startswith(prefix)]
+        load_weights(self.model, self.ckpt, self.device, self.dtype, names=names)
+        self.loads += 1
+        try:
+            yield
+        finally:
+            for n in names:
+                owner, attr = _owner(self.model, n)
+                old = getattr(owner, attr)
+                setattr(owner, attr, torch.nn.Parameter(torch.empty(old.shape, dtype=old.dtype, device="meta"), requires_grad=False))

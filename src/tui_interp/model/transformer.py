@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -308,6 +308,13 @@ class Transformer(nn.Module):
         # the scores or pattern, then the eager path. "eager": always the eager path, so that
         # runs with and without pattern hooks are bit-identical (the stepper and tests use it).
         self.attn_impl = "auto"
+        # With --stream, a callable that puts block l's weights on the device for the duration
+        # of a `with` and frees them after (see loader.BlockStreamer); None: all weights resident.
+        self.streamer: Callable[[int], AbstractContextManager[object]] | None = None
+
+    def block_weights(self, layer: int) -> AbstractContextManager[object]:
+        """Context in which block `layer`'s weights are present (a no-op unless streaming)."""
+        return self.streamer(layer) if self.streamer is not None else nullcontext()
 
     # ---- weights in canonical names (see architectures.weight_plan)
 
@@ -433,8 +440,9 @@ class Transformer(nn.Module):
         else:
             resid = residual
         stop = self.cfg.n_layers if stop_at_layer is None else stop_at_layer
-        for block in self.blocks[start_at_layer:stop]:
-            resid = block(resid, ctx)
+        for l in range(start_at_layer, stop):
+            with self.block_weights(l):
+                resid = self.blocks[l](resid, ctx)
         if stop_at_layer is not None:
             return resid
         return self.unembed(resid)

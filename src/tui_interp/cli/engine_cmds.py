@@ -1,0 +1,296 @@
+"""Engine commands: step, ablate, patch, lens. Thin: parse, call the engine, render."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from tui_interp.cli import app
+from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, user_errors
+from tui_interp.cli.model_cmds import BosOpt, ModelArg, model_ref, prompt_tokens, token_rows
+
+if TYPE_CHECKING:
+    import torch
+
+    from tui_interp.engine.lens import TokenScore
+    from tui_interp.model.loader import LoadedModel
+
+PromptOpt = Annotated[Optional[str], typer.Option("--prompt", "-p", help="Text to run.")]
+TokensOpt = Annotated[Optional[str], typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")]
+TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="How many predictions to show.")]
+StreamOpt = Annotated[bool, typer.Option("--stream", help="Keep one block's weights on the device at a time (models bigger than memory).")]
+TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Target token (text, or #ID); default: the clean run's top prediction.")]
+OtherOpt = Annotated[Optional[str], typer.Option("--other", help="Second token: measure the logit difference target - other.")]
+
+
+def _load(model: Path, device: str, dtype: DtypeChoice, stream: bool = False) -> LoadedModel:
+    from tui_interp.model.loader import load_model
+
+    return load_model(model, device=device, dtype=dtype.value, stream=stream)
+
+
+def _tokens(lm: LoadedModel, prompt: str | None, tokens: str | None, bos: bool | None) -> tuple[torch.Tensor, list[int]]:
+    import torch
+
+    ids, _ = prompt_tokens(lm, prompt, tokens, bos)
+    return torch.tensor([ids], device=lm.device), ids
+
+
+def _scores(lm: LoadedModel, scores: list[TokenScore]) -> list[dict[str, Any]]:
+    return [{"id": s.id, "text": token_rows(lm, [s.id])[0]["text"], "prob": s.prob, "logit": s.logit} for s in scores]
+
+
+def _fmt_scores(rows: list[dict[str, Any]]) -> str:
+    return "  ".join(f"{escape(repr(r['text']))} {r['prob']:.2f}" for r in rows)
+
+
+@app.command()
+def step(
+    model: ModelArg,
+    prompt: PromptOpt = None,
+    tokens: TokensOpt = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="Step to stop at: an index or a name (embed, L0.attn, L0.mlp, ..., unembed).")] = None,
+    top_k: TopKOpt = 3,
+    bos: BosOpt = None,
+    stream: StreamOpt = False,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = DtypeChoice.auto,
+    json: JsonOpt = False,
+) -> None:
+    """Step through the forward pass to a step and show the state there."""
+    with user_errors():
+        from tui_interp.engine.stepper import Stepper
+
+        lm = _load(model, device, dtype, stream)
+        t, ids = _tokens(lm, prompt, tokens, bos)
+        stepper = Stepper(lm.model, t)
+        state = stepper.goto(to) if to is not None else stepper.run_to_end()
+        lens = stepper.lens(top_k)
+        doc: dict[str, Any] = {
+            "model": model_ref(lm.checkpoint),
+            "tokens": token_rows(lm, ids),
+            "steps": stepper.steps,
+            "at": {"index": state.index, "name": state.name},
+            "resid_norms": stepper.resid_norms().tolist(),
+            "lens": [_scores(lm, row) for row in lens],
+        }
+        if state.name.endswith(".attn"):
+            layer = int(state.name[1 : state.name.index(".")])
+            doc["attention"] = {
+                f"L{layer}.H{h}": stepper.attention(layer, h).float().tolist() for h in range(lm.config.n_heads)
+            }
+        if state.name.endswith(".mlp") and lm.config.d_mlp:
+            layer = int(state.name[1 : state.name.index(".")])
+            doc["top_neurons"] = [{"neuron": f"L{layer}.N{n}", "activation": v} for n, v in stepper.top_neurons(layer, len(ids) - 1, 10)]
+    if json:
+        emit_json(doc)
+        return
+    bar = " ".join(f"[reverse]{escape(s)}[/]" if i == state.index else f"[dim]{escape(s)}[/]" for i, s in enumerate(stepper.steps))
+    console.print(f"step {state.index}/{len(stepper.steps) - 1}: {bar}")
+    table = Table(title=f"after {escape(state.name)}: logit lens per position")
+    for col in ("pos", "token", "|resid|", "top predictions"):
+        table.add_column(col)
+    for p, (tok, norm, row) in enumerate(zip(doc["tokens"], doc["resid_norms"], doc["lens"])):
+        table.add_row(str(p), escape(repr(tok["text"])), f"{norm:.1f}", _fmt_scores(row))
+    console.print(table)
+    if "top_neurons" in doc:
+        console.print("top neurons at the last position: " + ", ".join(f"{n['neuron']} {n['activation']:.2f}" for n in doc["top_neurons"]))
+    if "attention" in doc:
+        console.print("attention from the last position (head: top key):")
+        for head, pattern in doc["attention"].items():
+            last = pattern[-1]
+            k = max(range(len(last)), key=lambda i: last[i])
+            console.print(f"  {head}: {k} {escape(repr(doc['tokens'][k]['text']))} ({last[k]:.2f})")
+
+
+@app.command()
+def ablate(
+    model: ModelArg,
+    component: Annotated[list[str], typer.Option("--component", "-c", help="Component id or glob (repeatable), e.g. L0.H3, L1.mlp, L0.*, L1.N7.")],
+    prompt: PromptOpt = None,
+    tokens: TokensOpt = None,
+    mode: Annotated[str, typer.Option("--mode", help="zero | mean | resample (mean/resample over --reference prompts, else seeded random tokens).")] = "zero",
+    reference: Annotated[Optional[list[str]], typer.Option("--reference", help="Reference prompt for mean/resample (repeatable).")] = None,
+    target: TargetOpt = None,
+    other: OtherOpt = None,
+    top_k: TopKOpt = 5,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for the random reference batch and resampling.")] = 0,
+    bos: BosOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = DtypeChoice.auto,
+    json: JsonOpt = False,
+) -> None:
+    """Ablate components and show the effect on the prediction and the target's logit."""
+    with user_errors():
+        from tui_interp.engine.ablation import ablation_effect
+        from tui_interp.engine.interventions import parse_interventions
+
+        lm = _load(model, device, dtype)
+        t, ids = _tokens(lm, prompt, tokens, bos)
+        ivs = parse_interventions(component, lm.config, default_mode=mode)
+        result = ablation_effect(lm, t, ivs, target=target, other=other, reference_prompts=reference, seed=seed, k=top_k)
+        doc = {
+            "model": model_ref(lm.checkpoint),
+            "tokens": token_rows(lm, ids),
+            "interventions": [str(iv) for iv in ivs],
+            "reference": result.reference,
+            "target": {"id": result.target, "text": token_rows(lm, [result.target])[0]["text"]},
+            "other": None if result.other is None else {"id": result.other, "text": token_rows(lm, [result.other])[0]["text"]},
+            "clean": {"metric": result.clean_metric, "prob": result.clean_prob, "top_k": _scores(lm, result.clean_top)},
+            "ablated": {"metric": result.ablated_metric, "prob": result.ablated_prob, "top_k": _scores(lm, result.ablated_top)},
+            "metric_change": result.ablated_metric - result.clean_metric,
+        }
+    if json:
+        emit_json(doc)
+        return
+    what = "logit" if result.other is None else f"logit - logit({escape(repr(doc['other']['text']))})"
+    console.print(f"ablated {escape(', '.join(doc['interventions']))}" + (f" (reference: {escape(result.reference)})" if result.reference else ""))
+    console.print(f"target {escape(repr(doc['target']['text']))}: {what} {result.clean_metric:.3f} -> {result.ablated_metric:.3f} "
+                  f"(Δ {doc['metric_change']:+.3f}), p {result.clean_prob:.3f} -> {result.ablated_prob:.3f}")
+    console.print("clean:   " + _fmt_scores(doc["clean"]["top_k"]))
+    console.print("ablated: " + _fmt_scores(doc["ablated"]["top_k"]))
+
+
+@app.command()
+def patch(
+    model: ModelArg,
+    clean: Annotated[str, typer.Option("--clean", help="The clean prompt.")],
+    corrupt: Annotated[str, typer.Option("--corrupt", help="The corrupted prompt (same number of tokens).")],
+    target: TargetOpt = None,
+    other: Annotated[Optional[str], typer.Option("--other", help="Second token for the logit difference (default: the corrupted run's top prediction).")] = None,
+    components: Annotated[str, typer.Option("--components", help="Components to patch (glob or comma list).")] = "L*.H*,L*.mlp",
+    per_position: Annotated[bool, typer.Option("--per-position", help="Patch each (component, position) separately.")] = False,
+    bos: BosOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = DtypeChoice.auto,
+    json: JsonOpt = False,
+) -> None:
+    """Activation patching: how much of the clean behaviour each component restores in the corrupted run."""
+    with user_errors():
+        import torch
+
+        from tui_interp.components import resolve_components
+        from tui_interp.engine.patching import activation_patching
+        from tui_interp.engine.targets import parse_target
+
+        lm = _load(model, device, dtype)
+        tok = lm.need_tokenizer()
+        c_ids, x_ids = tok.encode(clean, bos=bos), tok.encode(corrupt, bos=bos)
+        from tui_interp.errors import InputError
+
+        if len(c_ids) != len(x_ids):
+            raise InputError(f"--clean is {len(c_ids)} tokens but --corrupt is {len(x_ids)}: patching needs prompts of the same length")
+        ct, xt = torch.tensor([c_ids], device=lm.device), torch.tensor([x_ids], device=lm.device)
+        with torch.inference_mode():
+            clean_top = int(lm.model(ct)[0, -1].argmax())
+            corrupt_top = int(lm.model(xt)[0, -1].argmax())
+        tgt = parse_target(lm, target) if target else clean_top
+        oth = parse_target(lm, other) if other else (corrupt_top if corrupt_top != tgt else None)
+        comps = resolve_components(components, lm.config)
+        result = activation_patching(lm.model, ct, xt, tgt, comps, other=oth, per_position=per_position)
+        doc = {
+            "model": model_ref(lm.checkpoint),
+            "clean_tokens": token_rows(lm, c_ids),
+            "corrupt_tokens": token_rows(lm, x_ids),
+            "target": {"id": tgt, "text": token_rows(lm, [tgt])[0]["text"]},
+            "other": None if oth is None else {"id": oth, "text": token_rows(lm, [oth])[0]["text"]},
+            "metric": "logit(target) - logit(other) at the last position" if oth is not None else "logit(target) at the last position",
+            "clean": result.clean,
+            "corrupt": result.corrupt,
+            "per_position": per_position,
+            "results": [
+                {"component": c, "effect": _nan_to_none(result.effect[i].tolist()), "metric": result.raw[i].tolist()}
+                for i, c in enumerate(result.components)
+            ],
+        }
+    if json:
+        emit_json(doc)
+        return
+    console.print(f"metric: {doc['metric']}; clean {result.clean:.3f}, corrupt {result.corrupt:.3f}; effect = (patched - corrupt) / (clean - corrupt)")
+    table = Table()
+    table.add_column("component")
+    if per_position:
+        for p, tokrow in enumerate(doc["clean_tokens"]):
+            table.add_column(f"{p}:{escape(tokrow['text'][:6])}", justify="right")
+    else:
+        table.add_column("effect", justify="right")
+    for row in doc["results"]:
+        values = row["effect"] if per_position else [row["effect"]]
+        table.add_row(row["component"], *["nan" if v is None else f"{v:+.2f}" for v in values])
+    console.print(table)
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    return None if x != x else x
+
+
+@app.command()
+def lens(
+    model: ModelArg,
+    prompt: PromptOpt = None,
+    tokens: TokensOpt = None,
+    top_k: TopKOpt = 3,
+    target: Annotated[Optional[str], typer.Option("--target", help="Also attribute this token's logit to every component (direct logit attribution).")] = None,
+    other: OtherOpt = None,
+    bos: BosOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = DtypeChoice.auto,
+    json: JsonOpt = False,
+) -> None:
+    """Logit lens at every layer and position; with --target, direct logit attribution per component."""
+    with user_errors():
+        import torch
+
+        from tui_interp.engine.lens import DLA_HOOKS, direct_logit_attribution, logit_lens
+        from tui_interp.engine.targets import parse_target
+
+        lm = _load(model, device, dtype)
+        t, ids = _tokens(lm, prompt, tokens, bos)
+        with torch.inference_mode():
+            _, cache = lm.model.run_with_cache(t, [h for h in DLA_HOOKS if h != "hook_pos_embed" or lm.config.positional == "learned"] + ["blocks.0.hook_resid_pre"])
+        rows = []
+        for p in range(len(ids)):
+            rows.append([{"after": r.label, "top": _scores(lm, r.top)} for r in logit_lens(lm.model, cache, position=p, k=top_k)])
+        doc: dict[str, Any] = {"model": model_ref(lm.checkpoint), "tokens": token_rows(lm, ids), "lens": rows}
+        if target is not None:
+            tgt = parse_target(lm, target)
+            oth = parse_target(lm, other) if other else None
+            a = direct_logit_attribution(lm.model, cache, tgt, other=oth)
+            doc["attribution"] = {
+                "target": {"id": tgt, "text": token_rows(lm, [tgt])[0]["text"]},
+                "other": None if oth is None else {"id": oth, "text": token_rows(lm, [oth])[0]["text"]},
+                "position": len(ids) - 1,
+                "contributions": a.contributions,
+                "bias": a.bias,
+                "sum": a.total,
+                "logit": a.logit,
+                "final_norm_scale": a.scale,
+            }
+    if json:
+        emit_json(doc)
+        return
+    table = Table(title="logit lens (top-1 per layer and position)")
+    table.add_column("after")
+    for tok in doc["tokens"]:
+        table.add_column(escape(repr(tok["text"])))
+    for i, r in enumerate(rows[0]):
+        table.add_row(r["after"], *[escape(repr(rows[p][i]["top"][0]["text"])) for p in range(len(ids))])
+    console.print(table)
+    if "attribution" in doc:
+        a = doc["attribution"]
+        console.print(f"direct logit attribution to {escape(repr(a['target']['text']))} at position {a['position']} "
+                      f"(final-norm scale {a['final_norm_scale']:.3f} held fixed): sum {a['sum']:.3f} = logit {a['logit']:.3f}")
+        ranked = sorted(a["contributions"].items(), key=lambda kv: -abs(kv[1]))[:12]
+        dla = Table()
+        dla.add_column("component")
+        dla.add_column("direct effect", justify="right")
+        for name, v in ranked:
+            dla.add_row(name, f"{v:+.3f}")
+        dla.add_row("[dim]biases[/]", f"{a['bias']:+.3f}")
+        console.print(dla)

@@ -1,0 +1,146 @@
+"""Activation patching: clean activations into a corrupted run, per component or per
+(component, position), batched into a few forwards instead of one forward per patch.
+
+Metric: the logit difference target - other (or the target logit) at the last position,
+normalised so that 0 is the corrupted run and 1 the clean run:
+    (patched - corrupt) / (clean - corrupt)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from tui_interp.components import Component
+from tui_interp.engine.interventions import Site, sites_of
+from tui_interp.errors import InputError
+from tui_interp.model.transformer import Transformer
+
+
+@dataclass
+class PatchResult:
+    components: list[str]
+    per_position: bool
+    effect: torch.Tensor  # normalised metric: [component] or [component, pos]
+    raw: torch.Tensor  # the metric itself, same shape
+    clean: float
+    corrupt: float
+    target: int
+    other: int | None
+
+
+def metric(logits: torch.Tensor, target: int, other: int | None) -> torch.Tensor:
+    """logits [batch, pos, vocab] -> [batch]: target (minus other) logit at the last position."""
+    last = logits[:, -1].float()
+    return last[:, target] - (last[:, other] if other is not None else 0.0)
+
+
+@torch.inference_mode()
+def activation_patching(
+    model: Transformer,
+    clean: torch.Tensor,
+    corrupt: torch.Tensor,
+    target: int,
+    components: Sequence[Component],
+    *,
+    other: int | None = None,
+    per_position: bool = False,
+    batch_size: int = 128,
+) -> PatchResult:
+    """Patch each component (at each position, with per_position) from clean into corrupt."""
+    if clean.shape != corrupt.shape or clean.shape[0] != 1:
+        raise InputError(
+            f"clean and corrupted prompts must be single prompts of the same length, got {clean.shape[-1]} and {corrupt.shape[-1]} tokens"
+        )
+    cfg = model.cfg
+    sites = [sites_of(c, cfg) for c in components]
+    hooks = sorted({s.hook for ss in sites for s in ss})
+    clean_logits, clean_cache = model.run_with_cache(clean, hooks)
+    corrupt_logits = model(corrupt)
+    m_clean = float(metric(clean_logits, target, other)[0])
+    m_corrupt = float(metric(corrupt_logits, target, other)[0])
+    pos = clean.shape[1]
+    jobs: list[tuple[int, int | None]] = [(ci, p) for ci in range(len(components)) for p in (range(pos) if per_position else [None])]
+    raw = torch.empty(len(jobs))
+    for start in range(0, len(jobs), batch_size):
+        chunk = jobs[start : start + batch_size]
+        by_hook: dict[str, list[tuple[int, Site, int | None]]] = defaultdict(list)
+        for row, (ci, p) in enumerate(chunk):
+            for site in sites[ci]:
+                by_hook[site.hook].append((row, site, p))
+        fns = [(hook, _patch_hook(entries, clean_cache[hook][0])) for hook, entries in by_hook.items()]
+        tokens = corrupt.expand(len(chunk), -1)
+        with model.hooks(fns):
+            logits = model(tokens)
+        raw[start : start + len(chunk)] = metric(logits, target, other).cpu()
+    denom = m_clean - m_corrupt
+    effect = (raw - m_corrupt) / denom if abs(denom) > 1e-12 else torch.full_like(raw, float("nan"))
+    shape = (len(components), pos) if per_position else (len(components),)
+    return PatchResult([str(c) for c in components], per_position, effect.view(shape), raw.view(shape), m_clean, m_corrupt, target, other)
+
+
+def _patch_hook(entries: list[tuple[int, Site, int | None]], clean: torch.Tensor):
+    """One hook that writes, for each batch row, its site's clean activation (at its position)."""
+    rows = torch.tensor([r for r, _, _ in entries])
+    idx = torch.tensor([s.index if s.index is not None else -1 for _, s, _ in entries])
+    pos = torch.tensor([p if p is not None else -1 for _, _, p in entries])
+    indexed = idx >= 0
+    at_pos = pos >= 0
+
+    def fn(x: torch.Tensor, *, hook: object) -> torch.Tensor:
+        x = x.clone()
+        src = clean.to(x.device, x.dtype)  # [pos, ...] the clean activation of this hook
+        for sel_indexed in (False, True):
+            for sel_pos in (False, True):
+                mask = (indexed == sel_indexed) & (at_pos == sel_pos)
+                if not mask.any():
+                    continue
+                r, i, p = rows[mask].to(x.device), idx[mask].to(x.device), pos[mask].to(x.device)
+                if sel_indexed and sel_pos:
+                    x[r, p, i] = src[p, i]
+                elif sel_indexed:
+                    x[r, :, i] = src[:, i].transpose(0, 1)
+                elif sel_pos:
+                    x[r, p] = src[p]
+                else:
+                    x[r] = src
+        return x
+
+    return fn
+
+
+@torch.inference_mode()
+def activation_patching_loop(
+    model: Transformer,
+    clean: torch.Tensor,
+    corrupt: torch.Tensor,
+    target: int,
+    components: Sequence[Component],
+    *,
+    other: int | None = None,
+    per_position: bool = False,
+) -> torch.Tensor:
+    """Reference implementation: one forward per patch (for tests and the benchmark baseline)."""
+    cfg = model.cfg
+    hooks = sorted({s.hook for c in components for s in sites_of(c, cfg)})
+    _, clean_cache = model.run_with_cache(clean, hooks)
+    out = []
+    for c in components:
+        for p in range(clean.shape[1]) if per_position else [None]:
+            fns = []
+            for site in sites_of(c, cfg):
+                src = clean_cache[site.hook]
+
+                def fn(x, *, hook, site=site, src=src, p=p):
+                    x = x.clone()
+                    sel = site.select(x, slice(None) if p is None else p)
+                    x[sel] = src[sel]
+                    return x
+
+                fns.append((site.hook, fn))
+            with model.hooks(fns):
+                out.append(float(metric(model(corrupt), target, other)[0]))
+    return torch.tensor(out).view(len(components), -1) if per_position else torch.tensor(out)
