@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app` (or an `add_typer` group) on import.
-    from tui_interp.cli import model_cmds  # noqa: F401
+    from tui_interp.cli import engine_cmds, model_cmds  # noqa: F401
     from tui_interp.cli.label import label_app; app.add_typer(label_app, name="label")  # noqa: E702
 
 
