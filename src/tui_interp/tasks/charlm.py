@@ -1,0 +1,189 @@
+"""A character-level language model of Python source: the standard library's own modules.
+
+The corpus is every top-level module of the running Python's standard library that is plain
+ASCII without tabs (so one token per character, over 95 printable characters and newline).
+Whole files go to train or test, chosen by the seed; each file becomes windows of n_ctx + 1
+characters. Code repeats itself (identifiers, `self.`, indentation), which is what induction
+heads feed on, so a small model trained for minutes already shows them.
+
+The corpus depends on the Python version; `corpus_digest` identifies it, and the model card
+records both, so a re-measurement can tell whether it sees the same text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import sysconfig
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+
+from tui_interp.errors import InputError
+from tui_interp.model.config import ModelConfig, RopeConfig
+from tui_interp.tasks.base import Split, Task, TaskData, TrainDefaults
+from tui_interp.tasks.vocab import char_level_tokenizer
+
+ALPHABET = "\n" + "".join(chr(c) for c in range(32, 127))  # newline + printable ASCII: ids 0..95, [UNK] 96
+DEFAULT_CTX = 256
+DEFAULT_TEST_FRAC = 0.1
+TRAIN_EVAL_WINDOWS = 256  # the train accuracy is measured on this many windows, drawn by seed
+
+
+def stdlib_dir() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def corpus_files(root: Path | None = None) -> list[Path]:
+    """Top-level stdlib modules that are ASCII without tabs or carriage returns, by name."""
+    root = root or stdlib_dir()
+    out = []
+    for path in sorted(root.glob("*.py")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if text.isascii() and "\t" not in text and "\r" not in text and text.strip():
+            out.append(path)
+    if not out:
+        raise InputError(f"no usable Python sources found in {root}")
+    return out
+
+
+@dataclass
+class CharLM(Task):
+    name: ClassVar[str] = "charlm"
+    summary: ClassVar[str] = "character-level language model of the Python standard library's source"
+    model_type: ClassVar[str] = "llama"
+    label_heads: ClassVar[bool] = True
+    defaults: ClassVar[TrainDefaults] = TrainDefaults(
+        steps=2500,
+        lr=3e-3,
+        weight_decay=0.1,
+        batch_size=16,
+        betas=(0.9, 0.95),
+        warmup_steps=100,
+        schedule="cosine",
+        grad_clip=1.0,
+        eval_every=250,
+        eval_limit=256,
+    )
+
+    @property
+    def n_ctx(self) -> int:
+        n = int(self.option("n_ctx", DEFAULT_CTX))
+        if not 8 <= n <= 4096:
+            raise InputError(f"context must be 8..4096 characters, got {n}")
+        return n
+
+    def tokenizer_json(self) -> str:
+        return char_level_tokenizer(ALPHABET)
+
+    def model_config(self) -> ModelConfig:
+        d_model, n_heads = 128, 4
+        d_head = d_model // n_heads
+        return ModelConfig(
+            architecture="llama",
+            n_layers=4,
+            d_model=d_model,
+            n_heads=n_heads,
+            n_kv_heads=n_heads,
+            d_head=d_head,
+            d_mlp=384,
+            vocab_size=len(ALPHABET) + 1,
+            n_ctx=self.n_ctx,
+            norm="rmsnorm",
+            norm_eps=1e-5,
+            norm_bias=False,
+            positional="rotary",
+            rope=RopeConfig(theta=10000.0, rotary_dim=d_head),
+            act_fn="silu",
+            gated_mlp=True,
+            tie_word_embeddings=False,
+        )
+
+    @cached_property
+    def files(self) -> list[Path]:
+        return corpus_files()
+
+    def corpus_digest(self) -> str:
+        """sha256 (16 hex digits) over the corpus file names and contents."""
+        h = hashlib.sha256()
+        for path in self.files:
+            h.update(path.name.encode())
+            h.update(b"\0")
+            h.update(path.read_bytes())
+            h.update(b"\0")
+        return h.hexdigest()[:16]
+
+    def windows(self, paths: list[Path]) -> Split:
+        """Non-overlapping windows of n_ctx + 1 characters of each file, as (inputs, next chars)."""
+        n = self.n_ctx
+        lookup = torch.full((128,), len(ALPHABET), dtype=torch.long)
+        lookup[torch.tensor([ord(c) for c in ALPHABET])] = torch.arange(len(ALPHABET))
+        rows = []
+        for path in paths:
+            raw = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8).long()
+            ids = lookup[raw]  # [chars]
+            usable = (len(ids) - 1) // n * n
+            if usable <= 0:
+                continue
+            inputs = ids[:usable].view(-1, n)
+            targets = ids[1 : usable + 1].view(-1, n)
+            rows.append((inputs, targets))
+        if not rows:
+            raise InputError("the corpus has no file long enough for one window")
+        return Split(torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows]))
+
+    def split_files(self, seed: int) -> tuple[list[Path], list[Path]]:
+        files = self.files
+        frac = float(self.option("test_frac", DEFAULT_TEST_FRAC))
+        if not 0.0 < frac < 1.0 or len(files) < 2:
+            raise InputError(f"test fraction must be in (0, 1) with at least two files, got {frac}")
+        gen = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(len(files), generator=gen).tolist()
+        n_test = max(1, round(frac * len(files)))
+        test = sorted(files[i] for i in perm[:n_test])
+        train = sorted(files[i] for i in perm[n_test:])
+        return train, test
+
+    def data(self, seed: int) -> TaskData:
+        train_files, test_files = self.split_files(seed)
+        train, test = self.windows(train_files), self.windows(test_files)
+        chars = sum(len(p.read_bytes()) for p in self.files)
+        return TaskData(
+            train=train,
+            test=test,
+            seed=seed,
+            description=(
+                f"{len(self.files)} ASCII modules of the Python {sys.version_info.major}.{sys.version_info.minor} "
+                f"standard library ({chars:,} characters; corpus digest {self.corpus_digest()}); "
+                f"{len(test_files)} whole files held out by the seed ({', '.join(p.name for p in test_files[:6])}"
+                f"{', ...' if len(test_files) > 6 else ''}); windows of {self.n_ctx + 1} characters: "
+                f"{len(train):,} train, {len(test):,} test"
+            ),
+            train_eval=train.take(torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:TRAIN_EVAL_WINDOWS]),
+        )
+
+    def card_fields(self) -> dict[str, Any]:
+        return {
+            "python": f"{sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}",
+            "corpus_digest": self.corpus_digest(),
+        }
+
+    def accuracy_note(self) -> str:
+        return (
+            "next characters predicted correctly (argmax), over every position of the test windows "
+            f"and of {TRAIN_EVAL_WINDOWS} train windows drawn by the seed"
+        )
+
+    def describe(self) -> str:
+        return (
+            "A character-level language model of Python source code: the top-level modules of the "
+            "standard library that are plain ASCII. One token per character (newline and the 95 "
+            f"printable ASCII characters), context {self.n_ctx}. Train and test are disjoint sets of "
+            "whole files."
+        )
