@@ -59,27 +59,57 @@ def activation_patching(
     sites = [sites_of(c, cfg) for c in components]
     hooks = sorted({s.hook for ss in sites for s in ss})
     clean_logits, clean_cache = model.run_with_cache(clean, hooks)
-    corrupt_logits = model(corrupt)
+    resid_names = [f"blocks.{l}.hook_resid_pre" for l in range(cfg.n_layers)]
+    corrupt_logits, corrupt_cache = model.run_with_cache(corrupt, resid_names)
     m_clean = float(metric(clean_logits, target, other)[0])
     m_corrupt = float(metric(corrupt_logits, target, other)[0])
     pos = clean.shape[1]
     jobs: list[tuple[int, int | None]] = [(ci, p) for ci in range(len(components)) for p in (range(pos) if per_position else [None])]
-    raw = torch.empty(len(jobs))
-    for start in range(0, len(jobs), batch_size):
-        chunk = jobs[start : start + batch_size]
-        by_hook: dict[str, list[tuple[int, Site, int | None]]] = defaultdict(list)
-        for row, (ci, p) in enumerate(chunk):
-            for site in sites[ci]:
-                by_hook[site.hook].append((row, site, p))
-        fns = [(hook, _patch_hook(entries, clean_cache[hook][0])) for hook, entries in by_hook.items()]
-        tokens = corrupt.expand(len(chunk), -1)
-        with model.hooks(fns):
-            logits = model(tokens)
-        raw[start : start + len(chunk)] = metric(logits, target, other).cpu()
+    raw = torch.full((len(jobs),), m_corrupt)
+    # Exact shortcuts: a run patched at layer l starts from the corrupted residual stream entering
+    # layer l (everything before is shared), and a final-layer patch at a position other than the
+    # last cannot reach the last position's logits, so its metric is the corrupted one.
+    by_layer: dict[int, list[int]] = defaultdict(list)
+    for j, (ci, p) in enumerate(jobs):
+        layer = _first_layer(sites[ci])
+        if layer == cfg.n_layers - 1 and p is not None and p != pos - 1 and _inside_block(sites[ci]):
+            continue
+        by_layer[layer].append(j)
+    for layer, job_ids in sorted(by_layer.items()):
+        for start in range(0, len(job_ids), batch_size):
+            chunk = job_ids[start : start + batch_size]
+            by_hook: dict[str, list[tuple[int, Site, int | None]]] = defaultdict(list)
+            for row, j in enumerate(chunk):
+                ci, p = jobs[j]
+                for site in sites[ci]:
+                    by_hook[site.hook].append((row, site, p))
+            fns = [(hook, _patch_hook(entries, clean_cache[hook][0])) for hook, entries in by_hook.items()]
+            tokens = corrupt.expand(len(chunk), -1)
+            with model.hooks(fns):
+                if layer < 0:
+                    resid = model(tokens, stop_at_layer=cfg.n_layers)
+                else:
+                    start_resid = corrupt_cache[f"blocks.{layer}.hook_resid_pre"].expand(len(chunk), -1, -1)
+                    resid = model(tokens, start_at_layer=layer, stop_at_layer=cfg.n_layers, residual=start_resid)
+                logits = model.unembed(resid[:, -1:])  # only the last position is measured
+            raw[chunk] = metric(logits, target, other).cpu()
     denom = m_clean - m_corrupt
     effect = (raw - m_corrupt) / denom if abs(denom) > 1e-12 else torch.full_like(raw, float("nan"))
     shape = (len(components), pos) if per_position else (len(components),)
     return PatchResult([str(c) for c in components], per_position, effect.view(shape), raw.view(shape), m_clean, m_corrupt, target, other)
+
+
+def _site_layer(site: Site) -> int:
+    """The block a site's hook lives in; -1 for the embeddings."""
+    return int(site.hook.split(".")[1]) if site.hook.startswith("blocks.") else -1
+
+
+def _first_layer(sites: list[Site]) -> int:
+    return min(_site_layer(s) for s in sites)
+
+
+def _inside_block(sites: list[Site]) -> bool:
+    return all(_site_layer(s) >= 0 for s in sites)
 
 
 def _patch_hook(entries: list[tuple[int, Site, int | None]], clean: torch.Tensor):
