@@ -30,8 +30,16 @@ Result = tuple[IntType, list[Issue]]
 UNKNOWN = IntType()
 
 
-def _too_large_message(bits: float) -> str:
-    return f"this int is too large: about {int(bits):,} bits (ints are limited to {MAX_INT_BITS:,} bits)"
+def _too_large_message(bits: int) -> str:
+    shown = f"{bits:,}" if bits < 10**15 else f"2^{bits.bit_length() - 1}"
+    return f"this int is too large: about {shown} bits (ints are limited to {MAX_INT_BITS:,} bits)"
+
+
+def _power_bits(base: int, exponent: int) -> int:
+    """About how many bits base ** exponent has (base >= 2), without computing it."""
+    if exponent.bit_length() < 900:
+        return int(exponent * math.log2(base))
+    return exponent * (base.bit_length() - 1)
 
 
 def finish(lo: int | None, hi: int | None) -> Result:
@@ -112,7 +120,7 @@ def power(a: IntType, b: IntType) -> Result:
         return UNKNOWN, issues
     smallest, largest = _magnitudes(a.lo, a.hi)
     if smallest >= 2 and e_lo * (smallest.bit_length() - 1) >= MAX_INT_BITS:
-        return UNKNOWN, [*issues, Issue(True, _too_large_message(e_lo * math.log2(smallest)))]
+        return UNKNOWN, [*issues, Issue(True, _too_large_message(_power_bits(smallest, e_lo)))]
     if e_hi is None or (largest >= 2 and e_hi * largest.bit_length() > _BIG):
         if e_hi is not None:
             issues.append(Issue(False, f"this power may exceed the limit of {MAX_INT_BITS:,} bits for some inputs"))

@@ -24,6 +24,8 @@ from tui_interp.theory.checker import Checker
 from tui_interp.theory.diagnostics import Diagnostic, TheoryEvalError
 from tui_interp.theory.domain import Assignment, Domain, SpecError
 from tui_interp.theory.evaluator import Compiled, CompiledTemplate, Env
+from tui_interp.theory.expressions import ExprError, parse_expression
+from tui_interp.theory.lexer import ColumnMap
 from tui_interp.theory.limits import MAX_SOURCE_CHARS
 from tui_interp.theory.nodes import (
     AttendsClaim,
@@ -186,6 +188,29 @@ class Theory:
             return Evaluation(dict(env), prompt, expected, render_value(expected), slices)
 
         return self._run(env, run)
+
+    def evaluate_expression(self, text: str, x: Mapping[str, Any]) -> Value:
+        """Check and evaluate one expression over this theory's inputs (for a REPL or a hover).
+
+        Raises TheoryError (line 1, columns within `text`) when the expression does not check,
+        TheoryEvalError when it fails on x.
+        """
+        diags = Diagnostics()
+        try:
+            expr = parse_expression(text, ColumnMap(1, 0))
+        except ExprError as e:
+            raise Diagnostic.at(e.span, e.message).to_error() from None
+
+        def report(span: Span, message: str, is_error: bool) -> None:
+            if is_error:
+                diags.add(span, message)
+
+        Checker({d.name: d.spec.type for d in self.inputs}, report).check(expr)
+        if diags.items:
+            raise diags.sorted()[0].to_error()
+        env = self._env(x)
+        compiled = Compiled(expr)
+        return self._run(env, lambda: compiled(env))
 
     def describe_input(self, x: Mapping[str, Any]) -> str:
         """`a=3, b=5` for messages and tables."""
