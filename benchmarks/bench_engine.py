@@ -6,9 +6,10 @@
    (GPT-2-small-sized, 1 x 64 tokens): target <= 1.15x;
 2. activation patching of all heads x positions on a 2-layer, 8-head model, 20 positions:
    batched vs one forward per patch in a loop (same results): target >= 10x;
-3. streaming a ~1 GB checkpoint with a 300 MB memory budget (CPU simulation): peak anonymous
-   memory (weights + activations; the mmap'd file pages are not ours) vs the budget, and vs the
-   same run without streaming. Each run in a fresh subprocess.
+3. streaming a ~1 GB checkpoint with a 300 MB memory budget (CPU simulation): peak memory
+   (anonymous memory, i.e. converted weights and activations, plus the resident weights that
+   stay file-backed on the CPU but would sit in device memory on a GPU) vs the budget, and vs
+   the same run without streaming. Each run in a fresh subprocess.
 """
 
 from __future__ import annotations
@@ -140,9 +141,14 @@ def bench_streaming() -> dict:
     return {
         "checkpoint_bytes": (ckpt / "model.safetensors").stat().st_size,
         "budget_bytes": BUDGET,
-        "stream_peak_bytes": out["stream"]["peak_anon_increase"],
-        "full_peak_bytes": out["full"]["peak_anon_increase"],
-        "stream_within_budget": out["stream"]["peak_anon_increase"] <= BUDGET,
+        # On the CPU, weights read without a conversion stay backed by the mmap'd file (page cache,
+        # not anonymous memory); on a GPU they would occupy device memory. So the simulated device
+        # memory is the peak anonymous memory plus every weight resident after the run.
+        "stream_peak_bytes": out["stream"]["peak_anon_increase"] + out["stream"]["resident_weights"],
+        "full_peak_bytes": max(out["full"]["peak_anon_increase"], out["full"]["resident_weights"]),
+        "stream_peak_anon_bytes": out["stream"]["peak_anon_increase"],
+        "stream_resident_weights_bytes": out["stream"]["resident_weights"],
+        "stream_within_budget": out["stream"]["peak_anon_increase"] + out["stream"]["resident_weights"] <= BUDGET,
         "identical_logits": out["stream"]["logit_sum"] == out["full"]["logit_sum"],
     }
 

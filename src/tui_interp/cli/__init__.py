@@ -19,8 +19,10 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app` (or an `add_typer` group) on import.
-    from tui_interp.cli import engine_cmds, model_cmds  # noqa: F401
-    from tui_interp.cli.label import label_app; app.add_typer(label_app, name="label")  # noqa: E702
+    from tui_interp.cli import compare_cmd, engine_cmds, model_cmds, train  # noqa: F401
+    from tui_interp.cli.label import label_app
+
+    app.add_typer(label_app, name="label")
 
 
 _register()

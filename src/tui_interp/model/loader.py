@@ -150,3 +150,24 @@ class BlockStreamer:
                 owner, attr = _owner(self.model, n)
                 old = getattr(owner, attr)
                 setattr(owner, attr, torch.nn.Parameter(torch.empty(old.shape, dtype=old.dtype, device="meta"), requires_grad=False))
+            del old
+            if self.device.type == "cpu":
+                _release_freed_memory()
+
+
+def _release_freed_memory() -> None:
+    """Give freed heap memory back to the OS (glibc keeps it otherwise, so a streamed run on
+    the CPU would grow by a block's worth of fragments per block)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return

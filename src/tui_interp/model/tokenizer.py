@@ -63,15 +63,24 @@ class Tokenizer:
 
     def encode(self, text: str, *, bos: bool | None = None) -> list[int]:
         """Token ids of `text`. bos=None: as the tokenizer's post-processor does; True/False: force."""
-        ids = list(self._tok.encode(text, add_special_tokens=True).ids)
-        if bos is True:
-            if self.bos_id is None:
-                raise TokenizerError(f"{self.path}: --bos asked for, but this tokenizer has no BOS token")
-            if not ids or ids[0] != self.bos_id:
-                ids.insert(0, self.bos_id)
-        elif bos is False and ids and self.bos_id is not None and ids[0] == self.bos_id:
-            ids = ids[1:]
-        return ids
+        return self.encode_batch([text], bos=bos)[0]
+
+    def encode_batch(self, texts: list[str], *, bos: bool | None = None) -> list[list[int]]:
+        """encode() of many texts at once (the Rust tokenizer runs them in parallel)."""
+        encoded = [list(e.ids) for e in self._tok.encode_batch(list(texts), add_special_tokens=True)]
+        if bos is None:
+            return encoded
+        out = []
+        for ids in encoded:
+            if bos is True:
+                if self.bos_id is None:
+                    raise TokenizerError(f"{self.path}: --bos asked for, but this tokenizer has no BOS token")
+                if not ids or ids[0] != self.bos_id:
+                    ids = [self.bos_id, *ids]
+            elif ids and self.bos_id is not None and ids[0] == self.bos_id:
+                ids = ids[1:]
+            out.append(ids)
+        return out
 
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=False)
