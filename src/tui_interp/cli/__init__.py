@@ -23,6 +23,16 @@ def _register() -> None:
     from tui_interp.cli.label import label_app
 
     app.add_typer(label_app, name="label")
+    from tui_interp.cli import open_cmd  # noqa: F401
+
+
+@app.callback(invoke_without_command=True)
+def _no_command(ctx: typer.Context) -> None:
+    # `tui-interp` alone opens the workbench on the bundled sample model and its theory.
+    if ctx.invoked_subcommand is None:
+        from tui_interp.cli.open_cmd import launch
+
+        launch(None)
 
 
 _register()

@@ -1,0 +1,140 @@
+"""Messages: results come up from workers and widgets; attributes go down from the screen.
+
+Workers post these on the main screen. Progress messages define `can_replace` so that a
+backlog collapses to the newest one.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from tui_interp.theory import Diagnostic
+from tui_interp.tui.session import CompareProgressInfo, CompareView, DLAView, Header, LabelsView, StepView
+
+
+class HeaderReady(Message):
+    """The checkpoint's headers were read (weights not yet)."""
+
+    def __init__(self, header: Header) -> None:
+        super().__init__()
+        self.header = header
+
+
+class ModelLoaded(Message):
+    def __init__(self, header: Header) -> None:
+        super().__init__()
+        self.header = header
+
+
+class OpenFailed(Message):
+    """The model could not be opened or loaded; the app stays up and says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class StepReady(Message):
+    def __init__(self, view: StepView) -> None:
+        super().__init__()
+        self.view = view
+
+
+class LabelsReady(Message):
+    def __init__(self, labels: LabelsView, saved: str | None = None) -> None:
+        super().__init__()
+        self.labels = labels
+        self.saved = saved  # the component just labelled, if any
+
+
+class TheoryText(Message):
+    """The theory file's text was read."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class DiagnosticsReady(Message):
+    def __init__(self, text: str, diagnostics: list[Diagnostic]) -> None:
+        super().__init__()
+        self.text = text
+        self.diagnostics = diagnostics
+
+
+class CompareProgress(Message):
+    def __init__(self, info: CompareProgressInfo) -> None:
+        super().__init__()
+        self.info = info
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CompareProgress)
+
+
+class CompareDone(Message):
+    def __init__(self, result: CompareView | None) -> None:
+        super().__init__()
+        self.result = result  # None: cancelled
+
+
+class DLAReady(Message):
+    def __init__(self, view: DLAView) -> None:
+        super().__init__()
+        self.view = view
+
+
+class CoreError(Message):
+    """A core call failed with a user-facing message."""
+
+    def __init__(self, message: str, *, title: str = "Error") -> None:
+        super().__init__()
+        self.message = message
+        self.title = title
+
+
+# ---- from widgets
+
+
+class PromptSubmitted(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class ComponentFocused(Message):
+    """The cursor in the component tree moved to a component."""
+
+    def __init__(self, component: str, *, jump: bool) -> None:
+        super().__init__()
+        self.component = component
+        self.jump = jump  # True when the user pressed enter: take the step view there
+
+
+class StepChosen(Message):
+    """A step was clicked in the step bar."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+
+class InterventionRemoved(Message):
+    def __init__(self, index: int) -> None:
+        super().__init__()
+        self.index = index
+
+
+class CounterexampleChosen(Message):
+    def __init__(self, prompt: str) -> None:
+        super().__init__()
+        self.prompt = prompt
+
+
+class TheoryEdited(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class CompareRequested(Message):
+    pass
