@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tui_interp.cli import app
-from tui_interp.cli.common import EXIT_CHECK_FAILED, DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, err_console, user_errors
+from tui_interp.cli.common import EXIT_CHECK_FAILED, DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, err_console, fail, user_errors
 from tui_interp.cli.model_cmds import BosOpt, ModelArg
 
 
@@ -25,6 +25,8 @@ def compare(
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the counterexample search.")] = 0,
     show: Annotated[int, typer.Option("--show", min=0, help="How many counterexamples to show.")] = 10,
     search: Annotated[bool, typer.Option("--search/--no-search", help="Hunt for more counterexamples near failures (sampled domains).")] = True,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="Label file for `claim label` (default: the model's).")] = None,
+    record_evidence: Annotated[bool, typer.Option("--record-evidence", help="Write each checked claim into the labels of the components it is about.")] = False,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
@@ -36,9 +38,12 @@ def compare(
         from tui_interp.model.loader import load_model
         from tui_interp.theory import load_theory
 
+        from tui_interp.labels import LabelStore
+
         th = load_theory(theory)
         lm = load_model(model, device=device, dtype=dtype.value)
-        events = iter_compare(lm, th, limit=limit, seed=seed, search=search, bos=bos)
+        store = LabelStore.for_checkpoint(lm.checkpoint, labels)
+        events = iter_compare(lm, th, limit=limit, seed=seed, search=search, bos=bos, labels=store)
         result: CompareResult | None = None
         if json or not sys.stderr.isatty():
             for event in events:
@@ -53,12 +58,20 @@ def compare(
                         result = event
                     else:
                         bar.update(task, description=event.phase, completed=event.done, total=event.total)
-    assert result is not None
-    failed = min_agreement is not None and result.agreement < min_agreement
+        if result is None:
+            raise fail("internal: the comparison ended without a result")
+        recorded = 0
+        if record_evidence and result.claim_results:
+            from tui_interp.engine.claims import record_evidence as record
+
+            recorded = record(result.claim_results, store, command=f"tui-interp compare {model} {theory}")
+    failed = min_agreement is not None and (result.agreement < min_agreement or result.failed_claims > 0)
     if json:
-        emit_json(result.to_json(show))
+        emit_json({**result.to_json(show), "evidence_recorded": recorded})
     else:
         _render(result, show, min_agreement)
+        if recorded:
+            console.print(f"recorded claim evidence in {recorded} label(s) of {escape(str(store.path))}")
     if failed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
@@ -66,7 +79,12 @@ def compare(
 def _render(result, show: int, min_agreement: float | None) -> None:  # noqa: ANN001 -- CompareResult
     verdict = ""
     if min_agreement is not None:
-        verdict = "  [green]PASS[/]" if result.agreement >= min_agreement else f"  [red]FAIL[/] (needs {min_agreement:.2%})"
+        if result.agreement < min_agreement:
+            verdict = f"  [red]FAIL[/] (needs {min_agreement:.2%})"
+        elif result.failed_claims:
+            verdict = f"  [red]FAIL[/] ({result.failed_claims} claim{'s' if result.failed_claims > 1 else ''} failed)"
+        else:
+            verdict = "  [green]PASS[/]"
     console.print(f"[bold]{escape(result.theory)}[/] on {escape(result.model_name)}: "
                   f"agreement [bold]{result.agreement:.2%}[/] over {escape(result.selection)}{verdict}")
     if result.slices:
@@ -76,6 +94,15 @@ def _render(result, show: int, min_agreement: float | None) -> None:  # noqa: AN
         table.add_column("agreement", justify="right")
         for s in result.slices:
             table.add_row(escape(s.name), f"{s.n:,}", "-" if s.agreement is None else f"{s.agreement:.2%}")
+        console.print(table)
+    if result.claims:
+        table = Table(title="claims")
+        for col in ("claim", "status", "measured", "threshold"):
+            table.add_column(col)
+        style = {"holds": "green", "fails": "red", "unchecked": "yellow"}
+        for c in result.claims:
+            measured = "-" if c["value"] is None else f"{c['value']:.3f}"
+            table.add_row(escape(c["text"]), f"[{style[c['status']]}]{c['status']}[/]", measured, escape(c["threshold"] or c["detail"]))
         console.print(table)
     if result.searched:
         console.print(f"search: {result.found_by_search} more counterexamples in {result.searched:,} inputs near failures")

@@ -26,12 +26,14 @@ from typing import Any
 
 import torch
 
+from tui_interp.engine.claims import ClaimContext, HookFactory, check_claims, sample_for_claims
 from tui_interp.errors import InputError, TuiInterpError
 from tui_interp.model.loader import LoadedModel
 from tui_interp.theory import Assignment, Evaluation, Theory, format_input, to_json
 from tui_interp.theory.limits import DEFAULT_ENUMERATION_LIMIT
 
 MAX_BATCH_TOKENS = 65_536  # tokens per forward
+CLAIM_INPUTS = 4096  # claims are checked on all inputs up to this many, else on a seeded sample
 
 
 class Cancelled(TuiInterpError):
@@ -76,6 +78,11 @@ class CompareResult:
     found_by_search: int = 0
     seconds: float = 0.0
     claims: list[dict[str, Any]] = field(default_factory=list)
+    claim_results: list[Any] = field(default_factory=list, repr=False)
+
+    @property
+    def failed_claims(self) -> int:
+        return sum(c["status"] == "fails" for c in self.claims)
 
     def to_json(self, show: int | None = None) -> dict[str, Any]:
         shown = self.counterexamples if show is None else self.counterexamples[:show]
@@ -150,8 +157,11 @@ def _tokenize(lm: LoadedModel, evs: Sequence[Evaluation], bos: bool | None) -> l
 
 
 @torch.inference_mode()
-def _score(lm: LoadedModel, items: Sequence[_Item], cancel: Callable[[], bool]) -> Iterator[list[tuple[int, Outcome]]]:
-    """Teacher-forced scoring in length buckets; yields each batch as (item index, outcome) pairs."""
+def _score(
+    lm: LoadedModel, items: Sequence[_Item], cancel: Callable[[], bool], hooks: HookFactory | None = None
+) -> Iterator[list[tuple[int, Outcome]]]:
+    """Teacher-forced scoring in length buckets; yields each batch as (item index, outcome) pairs.
+    `hooks(batch_size)` gives interventions to run the batch under (claims use it)."""
     model = lm.model
     n_ctx = model.cfg.n_ctx
     buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
@@ -170,8 +180,9 @@ def _score(lm: LoadedModel, items: Sequence[_Item], cancel: Callable[[], bool]) 
             rows = [items[i].prompt_ids + items[i].cont_ids[:-1] for i in chunk]
             tokens = torch.tensor(rows, device=lm.device)  # [batch, pos]
             targets = torch.tensor([items[i].cont_ids for i in chunk], device=lm.device)  # [batch, clen]
-            resid = model(tokens, stop_at_layer=model.cfg.n_layers)
-            logits = model.unembed(resid[:, plen - 1 :]).float()  # [batch, clen, vocab]: predictions of the answer
+            with model.hooks(hooks(len(chunk)) if hooks is not None else []):
+                resid = model(tokens, stop_at_layer=model.cfg.n_layers)
+                logits = model.unembed(resid[:, plen - 1 :]).float()  # [batch, clen, vocab]: predictions of the answer
             logp = torch.log_softmax(logits, dim=-1)
             lp_expected = logp.gather(-1, targets[..., None])[..., 0]  # [batch, clen]
             expected_logit = logits.gather(-1, targets[..., None])[..., 0]
@@ -224,6 +235,8 @@ def iter_compare(
     search_budget: int | None = None,
     bos: bool | None = None,
     cancel: Callable[[], bool] = lambda: False,
+    labels: Any = None,
+    claims: bool = True,
 ) -> Iterator[Progress | CompareResult]:
     """Yield Progress events, then the CompareResult. Raises Cancelled when cancel() turns true."""
     t0 = time.perf_counter()
@@ -262,6 +275,10 @@ def iter_compare(
             members = [o for o in outcomes if o.slices[k] == inside]
             name = s.name if inside else f"not ({s.name})"
             slices.append(SliceResult(name, len(members), (sum(o.agree for o in members) / len(members)) if members else None))
+    claim_results = []
+    if claims and theory.claims:
+        yield Progress("claims", 0, len(theory.claims), n_agree, len(outcomes) - n_agree)
+        claim_results = check_claims(_claim_context(lm, theory, items, cancel, seed, labels, bos))
     counter = sorted((o for o in outcomes if not o.agree), key=lambda o: o.p_expected)
     counter += sorted(found, key=lambda o: o.p_expected)
     result = CompareResult(
@@ -278,9 +295,42 @@ def iter_compare(
         searched=tried,
         found_by_search=len(found),
         seconds=time.perf_counter() - t0,
+        claims=[r.to_json() for r in claim_results],
     )
+    result.claim_results = claim_results
     yield Progress("done", len(outcomes), len(outcomes), n_agree, result.n_failures)
     yield result
+
+
+def _claim_context(
+    lm: LoadedModel, theory: Theory, items: Sequence[_Item], cancel: Callable[[], bool], seed: int, labels: Any, bos: bool | None
+) -> ClaimContext:
+    chosen = [items[i] for i in sample_for_claims(len(items), CLAIM_INPUTS, seed)]
+
+    def agreement(hooks: HookFactory | None) -> float:
+        agree = sum(o.agree for batch in _score(lm, chosen, cancel, hooks) for _, o in batch)
+        return agree / len(chosen)
+
+    def token_batches() -> list[torch.Tensor]:
+        groups: dict[int, list[list[int]]] = defaultdict(list)
+        for it in chosen:
+            row = it.prompt_ids + it.cont_ids[:-1]
+            groups[len(row)].append(row)
+        out = []
+        for rows in groups.values():
+            step = max(1, MAX_BATCH_TOKENS // len(rows[0]))
+            out += [torch.tensor(rows[i : i + step], device=lm.device) for i in range(0, len(rows), step)]
+        return out
+
+    def prompts() -> list[tuple[list[int], list[tuple[int, int]], Any]]:
+        tok = lm.need_tokenizer()
+        out = []
+        for it in chosen[:1024]:
+            ids, offsets = tok.encode_with_offsets(it.ev.prompt, bos=bos)
+            out.append((ids, offsets, it.ev.input))
+        return out
+
+    return ClaimContext(lm, theory, agreement, token_batches, prompts, len(chosen), seed, labels)
 
 
 def _key(x: Assignment) -> tuple[Any, ...]:

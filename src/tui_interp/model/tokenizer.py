@@ -82,6 +82,17 @@ class Tokenizer:
             out.append(ids)
         return out
 
+    def encode_with_offsets(self, text: str, *, bos: bool | None = None) -> tuple[list[int], list[tuple[int, int]]]:
+        """encode(), plus each token's character span [start, end) in `text` ((0, 0) for a BOS)."""
+        enc = self._tok.encode(text, add_special_tokens=True)
+        ids, offsets = list(enc.ids), [tuple(o) for o in enc.offsets]
+        final = self.encode_batch([text], bos=bos)[0]
+        if final[: len(ids)] != ids and final[1:] == ids:
+            offsets = [(0, 0), *offsets]  # a BOS was added
+        elif final != ids and final == ids[1:]:
+            offsets = offsets[1:]  # the BOS was removed
+        return final, offsets  # type: ignore[return-value]
+
     def decode(self, ids: list[int]) -> str:
         return self._tok.decode(list(ids), skip_special_tokens=False)
 
