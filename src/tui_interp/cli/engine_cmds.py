@@ -294,3 +294,51 @@ def lens(
             dla.add_row(name, f"{v:+.3f}")
         dla.add_row("[dim]biases[/]", f"{a['bias']:+.3f}")
         console.print(dla)
+
+
+@app.command()
+def suggest(
+    model: ModelArg,
+    theory: Annotated[Optional[Path], typer.Option("--theory", help="Measure on this theory's prompts (and suggest 'attends to <input>').")] = None,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Only suggestions scoring at least this.")] = 0.5,
+    accept: Annotated[bool, typer.Option("--accept", help="Write the best suggestion of each unlabelled head to the label file.")] = False,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="Label file (default: the model's).")] = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = DtypeChoice.auto,
+    json: JsonOpt = False,
+) -> None:
+    """Suggest labels for attention heads by matching their patterns to known ones."""
+    with user_errors():
+        from tui_interp.engine.suggest import suggest_head_labels
+        from tui_interp.labels import LabelStore
+        from tui_interp.theory import load_theory
+
+        th = load_theory(theory) if theory is not None else None
+        lm = _load(model, device, dtype)
+        found = suggest_head_labels(lm, th, min_score=min_score)
+        written: list[str] = []
+        if accept:
+            store = LabelStore.for_checkpoint(lm.checkpoint, labels)
+            snapshot = store.read()
+            command = f"tui-interp suggest {model}" + (f" --theory {theory}" if theory else "")
+            for s in found:  # best first: each head gets its best suggestion
+                if s.component in written or snapshot.get(s.component) is not None:
+                    continue
+                store.add(s.component, s.name, tags=["suggested"], evidence=[s.evidence(command)])
+                written.append(s.component)
+        doc = {
+            "model": model_ref(lm.checkpoint),
+            "suggestions": [{"component": s.component, "name": s.name, "score": s.score, "metric": s.metric, "inputs": s.inputs} for s in found],
+            "accepted": written,
+        }
+    if json:
+        emit_json(doc)
+        return
+    table = Table(title="suggested head labels (best first)")
+    for col in ("head", "suggestion", "score", "measured as"):
+        table.add_column(col)
+    for s in found:
+        table.add_row(s.component, escape(s.name), f"{s.score:.2f}", escape(s.metric))
+    console.print(table if found else "no head matches a known pattern above the threshold")
+    if written:
+        console.print(f"labelled {', '.join(written)}")
