@@ -15,6 +15,17 @@ CORE = [
     "tui_interp.model.verify",
     "tui_interp.engine.lens",
     "tui_interp.engine.cache",
+    "tui_interp.engine.stepper",
+    "tui_interp.engine.interventions",
+    "tui_interp.engine.patching",
+    "tui_interp.engine.ablation",
+    "tui_interp.engine.compare",
+    "tui_interp.engine.claims",
+    "tui_interp.engine.suggest",
+    "tui_interp.components",
+    "tui_interp.theory",
+    "tui_interp.labels",
+    "tui_interp.tasks",
 ]
 
 
