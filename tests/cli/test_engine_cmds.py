@@ -91,3 +91,15 @@ def test_run_with_ablation_saves_the_ablated_cache(gpt2_dir: Path, tmp_path: Pat
     with safe_open(str(out), framework="pt") as f:
         assert torch.all(f.get_tensor("blocks.0.attn.hook_z")[:, :, 1] == 0)
         assert f.metadata()["interventions"] == '["L0.H1:zero", "L1.mlp:mean"]'
+
+
+def test_run_with_steering(gpt2_dir: Path, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({"v": torch.ones(32)}, tmp_path / "v.safetensors")
+    plain = run_json("run", gpt2_dir, "--tokens", "4,5,6")
+    steered = run_json("run", gpt2_dir, "--tokens", "4,5,6", "--steer", f"blocks.1.hook_resid_pre={tmp_path / 'v.safetensors'}*5")
+    assert steered["interventions"] == ["steer blocks.1.hook_resid_pre x5"]
+    assert steered["top_k"] != plain["top_k"]
+    bad = invoke("run", gpt2_dir, "--tokens", "4", "--steer", "blocks.1.hook_resid_pre=nope.safetensors")
+    assert bad.exit_code == 2 and "nope.safetensors" in bad.stderr

@@ -206,3 +206,25 @@ def test_views(lm) -> None:
     s.goto("L0.mlp")
     neurons = s.top_neurons(0, 7, 4)
     assert len(neurons) == 4 and neurons[0][1] >= neurons[-1][1]
+
+
+def test_steering_adds_a_vector_and_recomputes_from_its_step(lm) -> None:
+    from tui_interp.engine.interventions import Steering
+
+    d = lm.config.d_model
+    vec = torch.linspace(-1, 1, d)
+    steer = Steering("blocks.1.hook_resid_pre", vec, coefficient=3.0, positions=(2,))
+    _, cache = lm.model.run_with_cache(TOKENS, "blocks.1.hook_resid_pre")
+    _, steered = lm.model.run_with_cache(TOKENS, "blocks.1.hook_resid_pre", hooks=steer.hooks(lm.config))
+    diff = steered["blocks.1.hook_resid_pre"] - cache["blocks.1.hook_resid_pre"]
+    torch.testing.assert_close(diff[0, 2], 3.0 * vec)
+    assert torch.all(diff[0, :2] == 0) and torch.all(diff[0, 3:] == 0)
+    s = Stepper(lm.model, TOKENS)
+    s.run_to_end()
+    s.set_interventions([steer])
+    with lm.model.hooks(steer.hooks(lm.config)):
+        expected = lm.model(TOKENS)
+    assert torch.equal(s.run_to_end().logits, expected)
+    with pytest.raises(InputError, match="last dimension"):
+        with lm.model.hooks(Steering("blocks.0.hook_resid_post", torch.ones(3)).hooks(lm.config)):
+            lm.model(TOKENS)

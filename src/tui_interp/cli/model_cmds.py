@@ -134,6 +134,7 @@ def run(
     save_cache: Annotated[Optional[Path], typer.Option("--save-cache", help="Write activations to this .safetensors file.")] = None,
     hooks: Annotated[str, typer.Option("--hooks", help="Glob of hook names to save (with --save-cache).")] = "*",
     ablate: Annotated[Optional[list[str]], typer.Option("--ablate", help="Ablate a component during the run: C[:zero|mean|resample] (repeatable; C an id or glob).")] = None,
+    steer: Annotated[Optional[list[str]], typer.Option("--steer", help="Add a vector to a hook: HOOK=FILE.safetensors[*COEF] (the file holds one tensor; repeatable).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random reference batch for mean/resample ablation.")] = 0,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
@@ -158,6 +159,7 @@ def run(
         if any(iv.needs_reference for iv in ivs):
             ref, reference = reference_batch(lm, len(ids), None, seed=seed)
             ivs = prepare(ivs, lm.model, reference=ref, seed=seed)
+        ivs = [*ivs, *(parse_steering(spec, lm) for spec in steer or [])]
         patterns = ["blocks.0.hook_resid_pre", "blocks.*.hook_resid_post"]
         if save_cache is not None:
             patterns.append(hooks)
@@ -205,6 +207,33 @@ def run(
     console.print(lens_table)
     if saved:
         console.print(f"saved {saved['n_tensors']} activations to {escape(saved['path'])}")
+
+
+def parse_steering(spec: str, lm: LoadedModel):  # noqa: ANN201 -- engine.interventions.Steering
+    """`HOOK=FILE.safetensors[*COEF]` -> a Steering intervention."""
+    from safetensors import SafetensorError, safe_open
+
+    from tui_interp.engine.interventions import Steering
+    from tui_interp.errors import InputError
+
+    hook, sep, rest = spec.partition("=")
+    if not sep or not hook or not rest:
+        raise InputError(f"--steer {spec!r}: expected HOOK=FILE.safetensors[*COEF]")
+    path, _, coef_text = rest.partition("*")
+    try:
+        coefficient = float(coef_text) if coef_text else 1.0
+    except ValueError:
+        raise InputError(f"--steer {spec!r}: the coefficient after * must be a number") from None
+    lm.model.match_hooks(hook)
+    try:
+        with safe_open(path, framework="pt") as f:
+            keys = list(f.keys())
+            if len(keys) != 1:
+                raise InputError(f"{path}: a steering file holds exactly one tensor, found {len(keys)}")
+            vector = f.get_tensor(keys[0])
+    except (SafetensorError, OSError) as e:
+        raise InputError(f"{path}: cannot read steering vector: {e}") from e
+    return Steering(hook, vector.flatten() if vector.dim() > 1 and vector.shape[0] == 1 else vector, coefficient)
 
 
 @app.command()

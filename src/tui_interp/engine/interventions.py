@@ -91,6 +91,9 @@ class Intervention:
     def needs_reference(self) -> bool:
         return self.mode in ("mean", "resample", "patch") and not self.value
 
+    def hook_names(self, cfg: ModelConfig) -> list[str]:
+        return [s.hook for s in sites_of(self.component, cfg)]
+
     def hooks(self, cfg: ModelConfig) -> list[tuple[str, HookFn]]:
         if self.needs_reference:
             raise InputError(f"{self}: {self.mode} ablation needs reference activations (call prepare first)")
@@ -122,6 +125,41 @@ class Intervention:
         return fn
 
 
+@dataclass(frozen=True)
+class Steering:
+    """Add `coefficient * vector` to the activation at `hook` (at `positions`, or everywhere).
+
+    The vector has the size of the hook's last dimension (d_model for the residual stream)."""
+
+    hook: str
+    vector: torch.Tensor = field(compare=False, hash=False, repr=False)
+    coefficient: float = 1.0
+    positions: tuple[int, ...] | None = None
+    needs_reference = False
+
+    def __str__(self) -> str:
+        where = "" if self.positions is None else "@" + ",".join(map(str, self.positions))
+        return f"steer {self.hook}{where} x{self.coefficient:g}"
+
+    def hook_names(self, cfg: ModelConfig) -> list[str]:
+        return [self.hook]
+
+    def hooks(self, cfg: ModelConfig) -> list[tuple[str, HookFn]]:
+        vector, coefficient, positions = self.vector, self.coefficient, self.positions
+
+        def fn(x: torch.Tensor, *, hook: object) -> torch.Tensor:
+            if vector.shape != x.shape[-1:]:
+                raise InputError(f"{self}: the vector has shape {tuple(vector.shape)}, the hook's last dimension is {x.shape[-1]}")
+            add = (coefficient * vector).to(x.device, x.dtype)
+            if positions is None:
+                return x + add
+            x = x.clone()
+            x[:, list(positions)] += add
+            return x
+
+        return [(self.hook, fn)]
+
+
 def parse_interventions(specs: Iterable[str], cfg: ModelConfig, *, default_mode: str = "zero") -> list[Intervention]:
     """`L0.H3`, `L0.H3:mean`, `L*.H*:zero`, `L1.mlp@2,3:zero` -> interventions (globs expanded)."""
     out: list[Intervention] = []
@@ -144,7 +182,7 @@ def parse_interventions(specs: Iterable[str], cfg: ModelConfig, *, default_mode:
     return out
 
 
-def hooks_for(interventions: Sequence[Intervention], cfg: ModelConfig) -> list[tuple[str, HookFn]]:
+def hooks_for(interventions: Sequence[Intervention | Steering], cfg: ModelConfig) -> list[tuple[str, HookFn]]:
     return [h for iv in interventions for h in iv.hooks(cfg)]
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from tui_interp.engine.interventions import Intervention, hooks_for, sites_of
+from tui_interp.engine.interventions import Intervention, Steering, hooks_for
 from tui_interp.engine.lens import TokenScore, top_k
 from tui_interp.errors import InputError
 from tui_interp.model.transformer import HookPoint, Transformer
@@ -56,7 +56,7 @@ class Stepper:
         self.ctx = model.context(tokens.shape[1], tokens.device)
         self.ctx.eager = True  # patterns are part of every attention step's state
         self._states: list[StepState | None] = [None] * len(self.steps)
-        self._interventions: list[Intervention] = []
+        self._interventions: list[Intervention | Steering] = []
         self._hook_step: dict[str, int] = {}
         for name in model.hook_points:
             self._hook_step[name] = self.steps.index(_step_of_hook(name))
@@ -109,13 +109,18 @@ class Stepper:
     # ---- interventions
 
     @property
-    def interventions(self) -> list[Intervention]:
+    def interventions(self) -> list[Intervention | Steering]:
         return list(self._interventions)
 
-    def set_interventions(self, interventions: Sequence[Intervention]) -> None:
+    def set_interventions(self, interventions: Sequence[Intervention | Steering]) -> None:
         """Replace the interventions; states from the first step they (or the old ones) touch are dropped."""
         cfg = self.model.cfg
-        touched = [self._hook_step[s.hook] for iv in [*self._interventions, *interventions] for s in sites_of(iv.component, cfg)]
+        touched = []
+        for iv in [*self._interventions, *interventions]:
+            for name in iv.hook_names(cfg):
+                if name not in self._hook_step:
+                    raise InputError(f"{iv}: no hook point {name!r} in this model")
+                touched.append(self._hook_step[name])
         for iv in interventions:
             iv.hooks(cfg)  # fail now (missing reference values) rather than mid-step
         self._interventions = list(interventions)
