@@ -77,7 +77,7 @@ class CompareDone(Message):
         self.result = result  # None: cancelled
 
 
-class DLAReady(Message):
+class AttributionReady(Message):
     def __init__(self, view: DLAView) -> None:
         super().__init__()
         self.view = view

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,6 +268,8 @@ class Session:
         self.store: LabelStore | None = None
         self.prompt = ""
         self._lock = threading.RLock()
+        self._waiting = 0  # threads waiting for the model (a comparison lets them in between batches)
+        self._waiting_guard = threading.Lock()
         self._clean: Any = None  # Stepper without interventions
         self._live: Any = None  # Stepper with the interventions (the clean one when there are none)
         self._interventions: list[Any] = []  # engine Interventions, prepared
@@ -323,7 +327,7 @@ class Session:
         from tui_interp.model.loader import load_model
 
         ckpt = self._need_checkpoint()
-        with self._lock:
+        with self._model_lock():
             if self.lm is None:
                 self.lm = load_model(ckpt, device=self.device, dtype=self.dtype)
         return self.header()
@@ -385,7 +389,7 @@ class Session:
         ids = self.encode(text)
         if not ids:
             raise InputError("the prompt has no tokens")
-        with self._lock:
+        with self._model_lock():
             tokens = torch.tensor([ids], dtype=torch.long, device=lm.device)  # [1, pos]
             clean = Stepper(lm.model, tokens)
             clean.run_to_end()
@@ -404,7 +408,7 @@ class Session:
 
     def move(self, delta: int | None = None, *, to: int | str | None = None, focus: str | None = None) -> StepView:
         """Step by `delta` (clamped to the pass) or go to a step by index or name."""
-        with self._lock:
+        with self._model_lock():
             live = self._need_stepper()
             if to is not None:
                 i = live.resolve_step(to)
@@ -416,7 +420,7 @@ class Session:
             return self._view(focus)
 
     def view(self, focus: str | None = None) -> StepView:
-        with self._lock:
+        with self._model_lock():
             self._need_stepper()
             return self._view(focus)
 
@@ -526,7 +530,7 @@ class Session:
     def _set_interventions(self, interventions: list[Any], focus: str | None) -> StepView:
         from tui_interp.engine.stepper import Stepper
 
-        with self._lock:
+        with self._model_lock():
             live = self._need_stepper()
             index = live.index
             tokens = live.tokens
@@ -562,7 +566,7 @@ class Session:
         """Direct logit attribution of the last position's prediction (the top token by default)."""
         from tui_interp.engine.lens import direct_logit_attribution
 
-        with self._lock:
+        with self._model_lock():
             live = self._need_stepper()
             index = live.index
             final = live.goto(len(live.steps) - 1)
@@ -638,8 +642,9 @@ class Session:
         events = iter_compare(lm, theory, **options)
         while True:
             try:
-                with self._lock:
+                with self._model_lock():
                     event = next(events)
+                self._let_waiters_in()
             except StopIteration:
                 raise InputError("internal: the comparison ended without a result") from None
             except Cancelled:
@@ -650,6 +655,27 @@ class Session:
                 progress(CompareProgressInfo(event.done, event.total, event.phase, event.failures))
 
     # ---- helpers
+
+    @contextmanager
+    def _model_lock(self) -> Iterator[None]:
+        """Hold the model; counted while waiting so that a running comparison steps aside."""
+        with self._waiting_guard:
+            self._waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._waiting_guard:
+                self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _let_waiters_in(self, timeout: float = 2.0) -> None:
+        """Between two batches of a long job: wait (briefly) while other calls use the model."""
+        deadline = time.monotonic() + timeout
+        while self._waiting > 0 and time.monotonic() < deadline:
+            time.sleep(0.002)
 
     def _need_checkpoint(self) -> Checkpoint:
         if self.checkpoint is None:

@@ -43,8 +43,8 @@ class LabelDialog(ModalScreen[LabelInput | None]):
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+s", "save", "Save label"),
-        Binding("ctrl+d", "remove", "Remove label"),
+        Binding("ctrl+s", "save", "Save label", priority=True),
+        Binding("ctrl+d", "remove", "Remove label", priority=True),  # before the inputs' delete-right
     ]
 
     def __init__(self, component: str, existing: ComponentLabel | None) -> None:

@@ -41,8 +41,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("focus_prompt", "Edit the prompt", "Move the cursor to the prompt box (/)"),
     ("step(1)", "Next step", "Run the next step of the forward pass (n, →)"),
     ("step(-1)", "Previous step", "Go back one step (p, ←)"),
-    ("goto('first')", "First step", "Go to the embedding step (home)"),
-    ("goto('last')", "Last step", "Run to the end of the pass (end)"),
+    ("goto('first')", "First step", "Go to the embedding step (g, home)"),
+    ("goto('last')", "Last step", "Run to the end of the pass (G, end)"),
     ("head(1)", "Next head", "Show the next attention head of this layer (])"),
     ("head(-1)", "Previous head", "Show the previous attention head of this layer ([)"),
     ("ablate", "Ablate the selected component", "Zero, mean or resample ablation (a)"),
@@ -50,7 +50,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("clear_interventions", "Remove all interventions", "Back to the clean model (U)"),
     ("label", "Label the selected component", "Name, note and tags, saved at once (l)"),
     ("dla", "Direct logit attribution", "Each component's direct effect on the prediction (d)"),
-    ("toggle_theory", "Show or hide the theory panel", "The theory editor and comparison (t)"),
+    ("toggle_theory", "Show or hide the theory panel", "The theory editor and comparison (t, ctrl+t)"),
     ("compare", "Compare the theory with the model", "Run the theory over its domain (ctrl+r)"),
     ("cancel_compare", "Cancel the comparison", "Stop the running comparison (escape)"),
     ("save_theory", "Save the theory", "Write the theory file (ctrl+s)"),
@@ -65,8 +65,8 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n,right", "step(1)", "Next", key_display="n"),
         Binding("p,left", "step(-1)", "Prev", key_display="p"),
-        Binding("home", "goto('first')", "First step", show=False),
-        Binding("end", "goto('last')", "Last step", show=False),
+        Binding("g,home", "goto('first')", "First step", show=False),
+        Binding("G,end", "goto('last')", "Last step", show=False),
         Binding("right_square_bracket", "head(1)", "Next head", show=False),
         Binding("left_square_bracket", "head(-1)", "Previous head", show=False),
         Binding("a", "ablate", "Ablate"),
@@ -74,7 +74,7 @@ class MainScreen(Screen[None]):
         Binding("U", "clear_interventions", "Clear ablations", show=False),
         Binding("l", "label", "Label"),
         Binding("d", "dla", "DLA"),
-        Binding("t", "toggle_theory", "Theory"),
+        Binding("t,ctrl+t", "toggle_theory", "Theory", key_display="t"),  # ctrl+t works from the editor too
         Binding("ctrl+r", "compare", "Compare", key_display="^r"),
         Binding("ctrl+s", "save_theory", "Save theory", show=False),
         Binding("escape", "cancel_compare", "Cancel compare", show=False),
@@ -165,7 +165,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="dla", exit_on_error=False)
     def run_dla(self) -> None:
         try:
-            self.post_message(m.DLAReady(self.session.dla()))
+            self.post_message(m.AttributionReady(self.session.dla()))
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e)))
 
@@ -297,7 +297,7 @@ class MainScreen(Screen[None]):
         self.query_one(TheoryPanel).comparing(False)
         self.refresh_bindings()
 
-    def on_dla_ready(self, message: m.DLAReady) -> None:
+    def on_attribution_ready(self, message: m.AttributionReady) -> None:
         def chosen(component: str | None) -> None:
             if component:
                 self._select(component, jump=True)
