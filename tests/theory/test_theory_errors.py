@@ -138,6 +138,8 @@ EXPECT_ERRORS = [
     ("expect a «=» b", "`=` is not allowed here; to compare use `==`"),
     ("expect a «:» b", "unexpected `:`"),
     ("expect «(»a", "'(' was never closed"),
+    ("expect «1if» a else 2", "malformed number '1if' (separate a number from a word with a space)"),
+    ("expect «0b102»", "malformed number '0b102'"),
     ("expect a +«»", "incomplete expression"),
     ("expect«»", "`expect` needs an expression"),
     ("expect «123456789 ** 5 ** 5»", "this int is too large"),

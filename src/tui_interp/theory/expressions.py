@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +96,12 @@ _REFUSED = {
     ast.YieldFrom: "`yield` is not allowed",
 }
 _NOISE = re.compile(r"\s*\((?:detected at line \d+|<unknown>, line \d+)\)")
+_NUMBER_CHARS = re.compile(r"[0-9][0-9A-Za-z_.]*(?:(?<=[eE])[+-][0-9A-Za-z_.]*)?")
+_NUMBER = re.compile(
+    r"0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+"
+    r"|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?[jJ]?"
+)
+_PARSE_LOCK = threading.Lock()  # warnings.catch_warnings changes process-wide state
 
 
 def parse_expression(text: str, cmap: ColumnMap) -> Expr:
@@ -105,8 +112,8 @@ def parse_expression(text: str, cmap: ColumnMap) -> Expr:
         raise ExprError("missing expression", cmap.span(lead))
     _prescan(body, cmap, lead)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _PARSE_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nothing a theory contains may reach stderr
             tree = ast.parse(body, mode="eval")
     except SyntaxError as e:
         raise _syntax_error(e, body, cmap, lead) from None
@@ -134,6 +141,15 @@ def _prescan(text: str, cmap: ColumnMap, shift: int) -> None:
                 i = scan_string(text, i).end
             except Problem as p:
                 raise ExprError(p.message, cmap.span(shift + p.start, shift + p.end)) from None
+            continue
+        if ch.isdigit() and ch.isascii() and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
+            match = _NUMBER_CHARS.match(text, i)
+            end = match.end() if match else i + 1
+            if not _NUMBER.fullmatch(text, i, end):
+                token = text[i:end]
+                hint = " (separate a number from a word with a space)" if re.search("[g-zG-Z]", token) else ""
+                raise ExprError(f"malformed number {token!r}{hint}", cmap.span(shift + i, shift + end))
+            i = end
             continue
         if ch == "\n":
             raise ExprError("line breaks are not allowed in an expression", cmap.span(shift + i))

@@ -207,4 +207,4 @@ def mod(a: IntType, b: IntType) -> Result:
         return IntType(0, b.hi - 1), issues
     if b.hi < 0:
         return IntType(b.lo + 1, 0), issues
-    return IntType(b.lo + 1, b.hi - 1), issues
+    return IntType(min(b.lo + 1, 0), max(b.hi - 1, 0)), issues

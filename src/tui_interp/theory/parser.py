@@ -62,7 +62,7 @@ from tui_interp.theory.nodes import (
 )
 
 DIRECTIVES = ("theory", "input", "where", "prompt", "expect", "slice", "claim")
-_KEYWORD = re.compile(r"[ \t]*([A-Za-z_][A-Za-z0-9_]*)")
+_KEYWORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)", re.ASCII)
 _MAX_TYPE_NESTING = 16
 T = TypeVar("T")
 _TYPE_HELP = 'expected a type: int in A..B, bool, str of "ALPHABET" len A..B, or list[TYPE] len A..B'

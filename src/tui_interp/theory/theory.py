@@ -295,7 +295,7 @@ def _check_missing(parsed: ParsedFile, diags: Diagnostics) -> None:
         diags.add(_FILE_START, 'no `theory "NAME"` line: the theory is named after its file', "warning")
 
 
-def check_theory(text: str, path: str | None = None) -> list[Diagnostic]:
+def check_theory(text: str) -> list[Diagnostic]:
     """Every error and warning in a theory's text, sorted by position (never raises)."""
     return _analyse(text).diags.sorted()
 
