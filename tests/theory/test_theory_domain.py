@@ -253,3 +253,29 @@ def test_describe() -> None:
     assert d.describe() == 'a: int in 0..9, s: str of "01" len 1..3, xs: list[bool] len 2 (at most 560 inputs, filtered by where)'
     d.count()
     assert d.describe().endswith("(448 inputs, filtered by where)")
+
+
+def test_neighbours_are_one_step_away_and_deterministic() -> None:
+    d = theory('input a: int in 0..9\ninput f: bool\ninput s: str of "abc" len 2\ninput xs: list[int in 0..3] len 2', "where a != 5")
+    x = {"a": 4, "f": False, "s": "ab", "xs": [0, 3]}
+    got = d.neighbours(x)
+    assert got == d.neighbours(x)
+    assert [(n["a"], n["f"], n["s"], n["xs"]) for n in got] == [
+        (3, False, "ab", (0, 3)),  # a + 1 = 5 is filtered out by where
+        (4, True, "ab", (0, 3)),
+        (4, False, "bb", (0, 3)),
+        (4, False, "cb", (0, 3)),
+        (4, False, "aa", (0, 3)),
+        (4, False, "ac", (0, 3)),
+        (4, False, "ab", (1, 3)),
+        (4, False, "ab", (0, 2)),
+    ]
+    assert len(d.neighbours(x, limit=3)) == 3
+    assert theory("input a: int in 0..0").neighbours({"a": 0}) == []
+
+
+def test_int_mutation_flips_bits_too() -> None:
+    d = theory("input a: int in 0..255")
+    rng = random.Random(5)
+    seen = {d.mutate({"a": 0b10100000}, rng)["a"] for _ in range(400)}
+    assert {0b10100001, 0b10100000 ^ 0b1000, 0b00100000} <= seen

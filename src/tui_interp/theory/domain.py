@@ -79,6 +79,11 @@ class Spec(ABC):
         """A different value near this one, or None when the spec has a single value."""
 
     @abstractmethod
+    def neighbours(self, value: Value) -> Iterator[Value]:
+        """The values one smallest step away (ints ±1, a flipped bool, one character or
+        element changed), in a deterministic order."""
+
+    @abstractmethod
     def contains(self, value: Value) -> bool:
         """Whether a (normalised) value is in this spec."""
 
@@ -127,18 +132,25 @@ class IntRange(Spec):
         if self.size == 1 or not _is_int(value):
             return None
         v = int(value)
+        bits = max(1, (self.hi - self.lo).bit_length())
         roll = rng.random()
-        if roll < 0.5:
+        if roll < 0.4:
             new = v + rng.choice((-1, 1))
-        elif roll < 0.8:
-            step = 1 << rng.randrange(max(1, (self.hi - self.lo).bit_length()))
+        elif roll < 0.6:
+            step = 1 << rng.randrange(bits)
             new = v + rng.choice((-step, step))
+        elif roll < 0.8:  # flip one bit of the offset from lo
+            new = self.lo + ((v - self.lo) ^ (1 << rng.randrange(bits)))
         else:
             new = rng.randint(self.lo, self.hi)
         new = min(max(new, self.lo), self.hi)
         if new == v:
             new = v + 1 if v < self.hi else v - 1
         return new
+
+    def neighbours(self, value: Value) -> Iterator[Value]:
+        v = int(value)
+        return iter([n for n in (v - 1, v + 1) if self.lo <= n <= self.hi])
 
     def contains(self, value: Value) -> bool:
         return _is_int(value) and self.lo <= value <= self.hi  # type: ignore[operator]
@@ -174,6 +186,9 @@ class BoolSpec(Spec):
 
     def mutate(self, value: Value, rng: random.Random) -> Value | None:
         return not value
+
+    def neighbours(self, value: Value) -> Iterator[Value]:
+        return iter((not value,))
 
     def contains(self, value: Value) -> bool:
         return isinstance(value, bool)
@@ -315,6 +330,13 @@ class StrSpec(Spec):
         pos = rng.randrange(len(text))
         return text[:pos] + text[pos + 1 :]
 
+    def neighbours(self, value: Value) -> Iterator[Value]:
+        text = str(value)
+        for pos, old in enumerate(text):
+            for ch in self.alphabet:
+                if ch != old:
+                    yield text[:pos] + ch + text[pos + 1 :]
+
     def contains(self, value: Value) -> bool:
         return (
             isinstance(value, str)
@@ -405,6 +427,12 @@ class ListSpec(Spec):
         else:
             del items[rng.randrange(len(items))]
         return tuple(items)
+
+    def neighbours(self, value: Value) -> Iterator[Value]:
+        items = tuple(value)  # type: ignore[arg-type]
+        for pos, old in enumerate(items):
+            for new in self.elem.neighbours(old):
+                yield items[:pos] + (new,) + items[pos + 1 :]
 
     def contains(self, value: Value) -> bool:
         return (
@@ -643,6 +671,24 @@ class Domain:
             if self.accepts(candidate):
                 return candidate
         return None
+
+    def neighbours(self, assignment: Mapping[str, Any], limit: int = 10_000) -> list[Assignment]:
+        """Every input one smallest step away (see Spec.neighbours) that passes `where`.
+
+        Deterministic (input order, then each spec's order); at most `limit` of them.
+        For local search around an interesting input (a counterexample, a low margin).
+        """
+        x = self.normalize(assignment)
+        out: list[Assignment] = []
+        for name, spec in zip(self.names, self.specs):
+            for new in spec.neighbours(x[name]):
+                if len(out) >= limit:
+                    return out
+                candidate = dict(x)
+                candidate[name] = new
+                if spec.contains(new) and self.accepts(candidate):
+                    out.append(candidate)
+        return out
 
     def describe(self) -> str:
         parts = ", ".join(f"{name}: {spec}" for name, spec in zip(self.names, self.specs))

@@ -292,7 +292,7 @@ def _check_missing(parsed: ParsedFile, diags: Diagnostics) -> None:
     if "expect" not in parsed.seen:
         diags.add(where, "missing `expect` line, e.g. expect (a + b) % 113")
     if "theory" not in parsed.seen:
-        diags.add(_FILE_START, 'no `theory "NAME"` line: the theory is named after its file', "warning")
+        diags.add(_FILE_START, 'no `theory "NAME"` line: the theory is named after its file (or "untitled")', "warning")
 
 
 def check_theory(text: str) -> list[Diagnostic]:
