@@ -48,11 +48,12 @@ class LabelsReady(Message):
 
 
 class TheoryText(Message):
-    """The theory file's text was read."""
+    """The theory file's text was read; `example` is a prompt it would ask the model."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, example: str | None = None) -> None:
         super().__init__()
         self.text = text
+        self.example = example
 
 
 class DiagnosticsReady(Message):

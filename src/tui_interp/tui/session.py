@@ -613,6 +613,17 @@ class Session:
         self.theory_path = target
         return target
 
+    def example_prompt(self, text: str) -> str | None:
+        """A prompt the theory would ask the model (one input from its domain), or None."""
+        from tui_interp.theory import parse_theory
+
+        try:
+            theory = parse_theory(text)
+            inputs = theory.domain.sample(1, seed=0)
+            return theory.render_prompt(inputs[0]) if inputs else None
+        except TuiInterpError:
+            return None
+
     def check_theory(self, text: str) -> list[Diagnostic]:
         from tui_interp.theory import check_theory
 

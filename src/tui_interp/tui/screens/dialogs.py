@@ -57,11 +57,11 @@ class LabelDialog(ModalScreen[LabelInput | None]):
         with Vertical(id="dialog", classes="dialog"):
             yield Static(Text(f"Label {self.component}", style="bold"), classes="dialog-title")
             yield Label("Name (what it does)")
-            yield Input(e.name if e else "", placeholder="e.g. previous-token head", id="label-name")
+            yield Input(e.name if e else "", placeholder="e.g. previous-token head", id="label-name", compact=True)
             yield Label("Note")
-            yield Input(e.note if e else "", placeholder="evidence, caveats…", id="label-note")
+            yield Input(e.note if e else "", placeholder="evidence, caveats…", id="label-note", compact=True)
             yield Label("Tags (comma-separated)")
-            yield Input(", ".join(e.tags) if e else "", placeholder="e.g. induction, verified", id="label-tags")
+            yield Input(", ".join(e.tags) if e else "", placeholder="e.g. induction, verified", id="label-tags", compact=True)
             yield Static("", id="label-error", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save", id="save", variant="primary", compact=True)
@@ -207,7 +207,7 @@ class SaveAsDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
             yield Static(Text("Save theory as", style="bold"), classes="dialog-title")
-            yield Input(self.suggestion, id="save-path")
+            yield Input(self.suggestion, id="save-path", compact=True)
             yield Static(Text("enter saves · esc cancels", style="dim"))
 
     def on_mount(self) -> None:

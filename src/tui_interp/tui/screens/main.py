@@ -21,6 +21,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_interp.components import parse_component
 from tui_interp.errors import TuiInterpError
+from tui_interp.model.tokenizer import display_text
 from tui_interp.theory import Diagnostic
 from tui_interp.tui import messages as m
 from tui_interp.tui.screens.dialogs import AblateDialog, ConfirmDialog, DLADialog, LabelDialog, LabelInput, SaveAsDialog
@@ -136,7 +137,8 @@ class MainScreen(Screen[None]):
         except TuiInterpError as e:
             self.post_message(m.CoreError(f"labels: {e}", title="Labels"))
         try:
-            self.post_message(m.TheoryText(s.read_theory()))
+            text = s.read_theory()
+            self.post_message(m.TheoryText(text, s.example_prompt(text) if text else None))
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e), title="Theory"))
         try:
@@ -271,6 +273,9 @@ class MainScreen(Screen[None]):
         self.theory_saved_text = message.text
         panel = self.query_one(TheoryPanel)
         panel.load_text(message.text)
+        if message.example:
+            prompt = self.query_one("#prompt", Input)
+            prompt.placeholder = f"Prompt, e.g. {display_text(message.example)} (enter runs it)"  # plain text, not markup
         if message.text:
             self.run_check(message.text)
         else:
@@ -488,9 +493,12 @@ class MainScreen(Screen[None]):
             if any(d.is_error for d in self.diagnostics):
                 self.notify("fix the theory's errors first", title="Compare", severity="warning")
             return
-        self.add_class("-theory")
-        self.comparing = True
         panel = self.query_one(TheoryPanel)
+        if not self.has_class("-theory"):
+            self.add_class("-theory")
+            if self.has_class("-narrow"):
+                panel.editor.focus()  # what had focus is hidden now
+        self.comparing = True
         panel.comparing(True)
         self.run_compare(panel.text)
         self.refresh_bindings()

@@ -114,7 +114,7 @@ class StepPanel(StepScroll):
         else:
             focus_title.display = wrap.display = neurons.display = False
         depth = "after " + v.name if v.name != "unembed" else "final"
-        positions_title.update(Text(f"Per position: ‖resid‖ and logit lens {depth}"))
+        positions_title.update(Text(f"‖resid‖ and logit lens {depth}"))
         positions.view = v
         positions_title.display = positions.display = True
 
@@ -130,18 +130,18 @@ class StepPanel(StepScroll):
         if e is not None:
             text.append("\nWith ", style="bold")
             text.append(", ".join(e.interventions), style="reverse")
-            text.append("\n  clean top ")
+            text.append("\n  ")
             text.append(tok(e.target, 12), style="bold")
-            text.append(f" {pct(e.target.prob)} → {pct(e.target_patched.prob)}")
+            text.append(f" {pct(e.target.prob)} → {pct(e.target_patched.prob)}  ")
             sign = "+" if e.logit_diff >= 0 else "−"
-            text.append(f"   logit {sign}{abs(e.logit_diff):.3f}", style="bold")
+            text.append(f"Δlogit {sign}{abs(e.logit_diff):.3f}", style="bold")
             new_top = e.patched[0]
             if new_top.id != e.target.id:
                 text.append("\n  now predicts ")
                 text.append(tok(new_top, 12), style="bold")
                 text.append(f" {pct(new_top.prob)}")
             else:
-                text.append("   (prediction unchanged)", style="dim")
+                text.append("  same top", style="dim")
         return text
 
     def _neurons(self, v: StepView) -> Table:

@@ -134,7 +134,7 @@ class TheoryPanel(Vertical):
             return
         text = Text()
         text.append(f"Agreement {100 * result.agreement:.2f}%", style="bold")
-        text.append(f" on {display_text(result.selection)} ({result.seconds:.1f}s)")
+        text.append(f" on {display_text(result.selection)}")
         for sl in result.slices:
             text.append(f"\n  {clip(display_text(sl.name), 28)}: ")
             if sl.agreement is None:

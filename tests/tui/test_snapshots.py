@@ -1,0 +1,122 @@
+"""Snapshots of the main screens at 80×24 and 160×48 (pytest-textual-snapshot).
+
+Deterministic: a tiny model built from a fixed seed, fixed prompts, no timings, no paths (the
+theory and label files are named, never shown with their directories), toasts cleared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tui_pilot import settle, submit_prompt
+
+from tui_interp.tui.widgets.component_tree import ComponentTree
+
+SMALL, LARGE = (80, 24), (160, 48)
+
+
+async def _quiet(pilot) -> None:
+    pilot.app.clear_notifications()
+    await pilot.pause()
+
+
+def _at_attention_step(label_first: bool = False):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3 w4 w5")
+        await pilot.press("n")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_attention_step(snap_compare, make_app, size) -> None:
+    assert snap_compare(make_app(), terminal_size=size, run_before=_at_attention_step())
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_opening_screen(snap_compare, make_app, size) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_mlp_step_with_ablation_and_label(snap_compare, make_app, labels_file: Path, size) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        screen = pilot.app.screen
+        session = screen.session
+        session.save_label("L0.H1", "copies [b]previous", note="", tags=())
+        screen.run_labels(session.read_labels, None)
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3 w4 w5")
+        tree = screen.query_one(ComponentTree)
+        tree.select_component("L0.H1")
+        await pilot.pause()
+        await pilot.press("a", "z")
+        await settle(pilot)
+        await pilot.press("n", "n")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_theory_panel_after_compare(snap_compare, make_app, theory_file: Path, size) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(theory_path=theory_file), terminal_size=size, run_before=run_before)
+
+
+def test_theory_with_an_error(snap_compare, make_app, theory_file: Path) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        editor = pilot.app.screen.query_one("#theory-editor")
+        editor.move_cursor((3, len(editor.document.get_line(3))))
+        await pilot.press(*" + c")  # c is no input: an error at line 4
+        await pilot.pause(0.3)
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(theory_path=theory_file), terminal_size=SMALL, run_before=run_before)
+
+
+def test_label_dialog(snap_compare, make_app) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        tree = pilot.app.screen.query_one(ComponentTree)
+        tree.focus()
+        tree.select_component("L1.H3")
+        await pilot.pause()
+        await pilot.press("l", *"induction?")
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_attribution_dialog(snap_compare, make_app) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3")
+        await pilot.press("d")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+@pytest.mark.parametrize("theme", ["light", "high-contrast", "ansi-16"])
+def test_themes(snap_compare, make_app, theme: str) -> None:
+    assert snap_compare(make_app(theme=theme), terminal_size=SMALL, run_before=_at_attention_step())
