@@ -62,7 +62,7 @@ def main() -> None:
 
     lines = THEORY.count("\n")
     expressions = [
-        line.split(" ", 1)[1].split(":", 1)[-1] if line.startswith("slice \"") else line.split(" ", 1)[1]
+        line.split(" ", 1)[1].split(":", 1)[-1] if line.startswith('slice "') else line.split(" ", 1)[1]
         for line in THEORY.splitlines()
         if line.split(" ", 1)[0] in ("where", "expect", "slice")
     ]
@@ -71,8 +71,8 @@ def main() -> None:
     parse = median_time(lambda: parse_theory(THEORY), args.repeat)
     print(f"theory: {lines} lines, {len(expressions)} expressions")
     print(f"baseline ast.parse of the expressions: median {baseline * 1e3:.3f} ms")
-    print(f"check_theory: median {check * 1e3:.3f} ms  ({check / baseline:.1f}x baseline, {check / BUDGET_S:.0%} of the 5 ms budget)")
-    print(f"parse_theory: median {parse * 1e3:.3f} ms  ({parse / baseline:.1f}x baseline, {parse / BUDGET_S:.0%} of the 5 ms budget)")
+    for name, t in (("check_theory", check), ("parse_theory", parse)):
+        print(f"{name}: median {t * 1e3:.3f} ms  ({t / baseline:.1f}x baseline, {t / BUDGET_S:.0%} of the 5 ms budget)")
 
     modadd = parse_theory(
         'theory "modadd"\ninput a: int in 0..112\ninput b: int in 0..112\nprompt "{a} {b} ="\nexpect (a + b) % 113\n'

@@ -8,8 +8,8 @@ import random
 from pathlib import Path
 
 import pytest
-
 from theory_testlib import DATA
+
 from tui_interp.errors import TheoryError
 from tui_interp.theory import (
     AttendsClaim,
@@ -103,9 +103,9 @@ def test_rendering_rules() -> None:
     assert render_value(()) == ""
     assert render_value(("x", "y")) == "x y"
     assert render_value((True, False)) == "True False"
-    assert format_value("a\"b\n") == '"a\\"b\\n"'
+    assert format_value('a"b\n') == '"a\\"b\\n"'
     assert format_value((1, ("x",))) == '[1, ["x"]]'
-    assert format_value("x" * 200).endswith('...') and len(format_value("x" * 200)) == 80
+    assert format_value("x" * 200).endswith("...") and len(format_value("x" * 200)) == 80
     assert format_input({"a": 1, "s": "01", "xs": (1, 2)}) == 'a=1, s="01", xs=[1, 2]'
     assert to_json({"xs": (1, (2, 3))}["xs"]) == [1, [2, 3]]
 
@@ -113,7 +113,7 @@ def test_rendering_rules() -> None:
 def test_prompt_renders_lists_and_bools_and_braces() -> None:
     theory = parse_theory(
         'theory "r"\ninput xs: list[int in 0..9] len 3\ninput f: bool\n'
-        'prompt "{{{xs}}} {f} {join(xs, \'\')} {[c for c in \'ab\']}"\nexpect xs\n'
+        "prompt \"{{{xs}}} {f} {join(xs, '')} {[c for c in 'ab']}\"\nexpect xs\n"
     )
     x = {"xs": [1, 2, 3], "f": False}
     assert theory.render_prompt(x) == "{1 2 3} False 123 a b"
@@ -133,7 +133,12 @@ def test_claims_are_parsed_with_defaults_and_spans() -> None:
     c = parse_theory(text).claims
     assert isinstance(c[0], NeedsClaim)
     assert [r.text for r in c[0].components] == ["L0.mlp"]
-    assert (c[0].ablation, c[0].threshold.op, c[0].threshold.value, c[0].threshold.explicit) == ("mean", "below", 0.5, False)
+    assert (c[0].ablation, c[0].threshold.op, c[0].threshold.value, c[0].threshold.explicit) == (
+        "mean",
+        "below",
+        0.5,
+        False,
+    )
     assert c[0].text == "needs L0.mlp"
     assert (c[0].span.line, c[0].span.col, c[0].span.end_col) == (5, 7, 19)
     assert [(r.text, r.is_glob) for r in c[1].components] == [("L0.mlp", False), ("L1.mlp", False), ("L*.H*", True)]
@@ -164,7 +169,7 @@ def test_check_theory_is_clean_on_a_good_theory() -> None:
 
 
 def test_load_theory_errors_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(TheoryError, match="theory file not found: .*nope.theory"):
+    with pytest.raises(TheoryError, match=r"theory file not found: .*nope\.theory"):
         load_theory(tmp_path / "nope.theory")
     with pytest.raises(TheoryError, match="is a directory, not a theory file"):
         load_theory(tmp_path)
@@ -206,7 +211,7 @@ def test_error_formatting_with_a_caret() -> None:
     with pytest.raises(TheoryError) as info:
         parse_theory(text, path="t.theory")
     assert describe_error(info.value, text) == (
-        't.theory:4:8: cannot add int and str; convert the int with str(...) or the str with int(...)\n'
+        "t.theory:4:8: cannot add int and str; convert the int with str(...) or the str with int(...)\n"
         '4 | expect a + "x"\n'
         "  |        ^^^^^^^"
     )

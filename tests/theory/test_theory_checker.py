@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from theory_testlib import BASE, warnings, with_line
+
 from tui_interp.theory import intervals
 from tui_interp.theory.checker import Checker
 from tui_interp.theory.domain import IntRange, ListSpec, StrSpec
@@ -143,7 +143,10 @@ WARNINGS = [
     ("expect a // (b - 1)", "division by zero for inputs where the divisor is 0"),
     ("expect 2 ** (a * 1000)", "this power may exceed the limit of 4,096 bits for some inputs"),
     ("expect 1 << (a * 1000)", "this shift may exceed the limit of 4,096 bits for some inputs"),
-    ("expect 2 ** (a - 3)", "the exponent (powers with negative exponents are not whole numbers) may be negative for some inputs"),
+    (
+        "expect 2 ** (a - 3)",
+        "the exponent (powers with negative exponents are not whole numbers) may be negative for some inputs",
+    ),
     ("expect a << (a - 3)", "the shift count may be negative for some inputs"),
     ("expect (a * 10**1230) * (a * 10**1230)", "this int may exceed the limit of 4,096 bits for some inputs"),
     ("expect s * (a * 10000)", "this string may be longer than the limit of 100,000 for some inputs"),

@@ -44,7 +44,7 @@ def test_filtered_size_is_counted() -> None:
 
 
 def test_enumeration_order_first_input_slowest() -> None:
-    d = theory("input a: int in 0..1\ninput f: bool\ninput s: str of \"ba\" len 0..1")
+    d = theory('input a: int in 0..1\ninput f: bool\ninput s: str of "ba" len 0..1')
     got = [(x["a"], x["f"], x["s"]) for x in d.enumerate()]
     assert got[:6] == [(0, False, ""), (0, False, "b"), (0, False, "a"), (0, True, ""), (0, True, "b"), (0, True, "a")]
     assert len(got) == 12
@@ -228,7 +228,7 @@ def test_mutating_strings_and_lists() -> None:
 
 
 def test_spec_errors() -> None:
-    with pytest.raises(SpecError, match="empty range 3..1"):
+    with pytest.raises(SpecError, match=r"empty range 3\.\.1"):
         IntRange(3, 1)
     with pytest.raises(SpecError, match="the alphabet repeats"):
         StrSpec("aa", 1, 1)
@@ -250,13 +250,19 @@ def test_a_theory_without_inputs_has_one_input() -> None:
 
 def test_describe() -> None:
     d = theory('input a: int in 0..9\ninput s: str of "01" len 1..3\ninput xs: list[bool] len 2', "where a > 1")
-    assert d.describe() == 'a: int in 0..9, s: str of "01" len 1..3, xs: list[bool] len 2 (at most 560 inputs, filtered by where)'
+    assert (
+        d.describe()
+        == 'a: int in 0..9, s: str of "01" len 1..3, xs: list[bool] len 2 (at most 560 inputs, filtered by where)'
+    )
     d.count()
     assert d.describe().endswith("(448 inputs, filtered by where)")
 
 
 def test_neighbours_are_one_step_away_and_deterministic() -> None:
-    d = theory('input a: int in 0..9\ninput f: bool\ninput s: str of "abc" len 2\ninput xs: list[int in 0..3] len 2', "where a != 5")
+    d = theory(
+        'input a: int in 0..9\ninput f: bool\ninput s: str of "abc" len 2\ninput xs: list[int in 0..3] len 2',
+        "where a != 5",
+    )
     x = {"a": 4, "f": False, "s": "ab", "xs": [0, 3]}
     got = d.neighbours(x)
     assert got == d.neighbours(x)

@@ -7,8 +7,8 @@ added to) a valid theory, and it must be the only error, at exactly that span.
 from __future__ import annotations
 
 import pytest
-
 from theory_testlib import BASE, errors, marked, warnings, with_line
+
 from tui_interp.errors import TheoryError
 from tui_interp.theory import check_theory, parse_theory
 
@@ -19,7 +19,7 @@ EXPECT_ERRORS = [
     ('expect «"x" - a»', "cannot subtract int from str"),
     ("expect «s * s»", "cannot multiply str by str"),
     ("expect «a & True»", "`&` needs two ints, got int and bool (for bools use `and`, `or` or `!=`)"),
-    ('expect «s % a»', "string formatting is not supported"),
+    ("expect «s % a»", "string formatting is not supported"),
     ("expect «a // 0»", "division by zero: the divisor is always 0"),
     ("expect «a % 0»", "modulo by zero: the divisor is always 0"),
     ("expect «a / b»", "`/` is not supported: there are no floats; use `//`"),
@@ -127,12 +127,12 @@ EXPECT_ERRORS = [
     ("expect «1j»", "complex numbers are not supported"),
     ("expect «None»", "None is not a value in theories"),
     ("expect «...»", "Ellipsis is not a value in theories"),
-    ('expect «f»"{a}"', "unexpected 'f' before a string (string prefixes such as f\"\" or r\"\" are not supported)"),
+    ('expect «f»"{a}"', 'unexpected \'f\' before a string (string prefixes such as f"" or r"" are not supported)'),
     ('expect «rb»"x"', "unexpected 'rb' before a string"),
     ('expect "«\\q»"', "unknown escape \\q"),
     ('expect "«\\x4»"', "\\x needs exactly 2 hex digits"),
     ('expect "«\\ud800»"', "\\ud800 is not a usable character"),
-    ('expect «"abc»', "unterminated string: no closing \""),
+    ('expect «"abc»', 'unterminated string: no closing "'),
     ("expect a «\\» b", "unexpected backslash outside a string"),
     ("expect «é»", "unexpected character 'é' (outside strings only ASCII is allowed)"),
     ("expect a «=» b", "`=` is not allowed here; to compare use `==`"),
@@ -174,7 +174,10 @@ LINE_ERRORS = [
     ("input c«»", "expected `:` and a type, e.g. input a: int in 0..112"),
     ("input c «=» int", "expected `:` after the input name, got '='"),
     ("input c:«»", 'missing type: int in A..B, bool, str of "ALPHABET" len A..B, or list[TYPE] len A..B'),
-    ("input c: «float»", "expected a type: int in A..B, bool, str of \"ALPHABET\" len A..B, or list[TYPE] len A..B; got 'float'"),
+    (
+        "input c: «float»",
+        "expected a type: int in A..B, bool, str of \"ALPHABET\" len A..B, or list[TYPE] len A..B; got 'float'",
+    ),
     ("input c: int «from» 0..9", "expected `in` and an inclusive range, e.g. int in 0..112; got 'from'"),
     ("input c: int in «[»0, 9]", "expected the range's first bound (a whole number), got '['"),
     ("input c: int in 0«,»9", "expected `..` between the bounds (e.g. 0..112), got ','"),
@@ -193,7 +196,10 @@ LINE_ERRORS = [
     ('input c: str of "ab" len «20000»', "length 20,000 is longer than inputs may be (10,000)"),
     ('input c: str of "ab" len«»', "expected a length, e.g. len 8 or len 1..12"),
     ('input c: str of "ab" len «x»', "expected a length (a whole number), got 'x'"),
-    ("input c: «list[int in 0..4294967295] len 10000»", "this domain is too large to describe: about 2^320,000 values (the limit is 2^65,536)"),
+    (
+        "input c: «list[int in 0..4294967295] len 10000»",
+        "this domain is too large to describe: about 2^320,000 values (the limit is 2^65,536)",
+    ),
     ("input c: list«»", "expected `[` after list, e.g. list[int in 0..9] len 8"),
     ("input c: list[int in 0..9«»", "expected `]` to close the element type"),
     ("input c: list[int in 0..9] len«»", "expected a length"),
@@ -214,7 +220,10 @@ LINE_ERRORS = [
     ("claim needs L0.mlp,«»", "expected a component after `,`"),
     ('claim needs «"L0"»', 'expected a component id such as L0.mlp, got "L0"'),
     ("claim needs «L*.m$p»", "malformed component pattern 'L*.m$p'"),
-    ("claim needs L0.mlp «above» 0.5", "`claim needs` takes `below X`, not `above`: with the components ablated, agreement must fall below X"),
+    (
+        "claim needs L0.mlp «above» 0.5",
+        "`claim needs` takes `below X`, not `above`: with the components ablated, agreement must fall below X",
+    ),
     ("claim suffices L0.mlp «below» 0.5", "`claim suffices` takes `above X`, not `below`"),
     ("claim needs L0.mlp below «x»", "expected a number from 0 to 1 or a percentage, got x"),
     ("claim needs L0.mlp below «150%»", "a threshold must be from 0 to 1 (or 0% to 100%), got 150%"),
@@ -229,8 +238,14 @@ LINE_ERRORS = [
     ("claim attends L0.H0 «to» -1", "expected `from`, got to"),
     ("claim attends L0.H0 from -1 «at» a", "expected `to`, got at"),
     ('claim attends L0.H0 from «""» to a', "the token text must not be empty"),
-    ("claim attends L0.H0 from «1.5» to a", 'expected token text in quotes ("="), an input name, or an index (-1), got 1.5'),
-    ("claim attends L0.H0 from -1 to «c»", 'unknown input `c` (the inputs are: a, b, s, xs); for token text use quotes: "c"'),
+    (
+        "claim attends L0.H0 from «1.5» to a",
+        'expected token text in quotes ("="), an input name, or an index (-1), got 1.5',
+    ),
+    (
+        "claim attends L0.H0 from -1 to «c»",
+        'unknown input `c` (the inputs are: a, b, s, xs); for token text use quotes: "c"',
+    ),
     ("claim attends L0.H0 from -1 to «s»", "input `s` does not appear in the prompt, so it has no position"),
     ("claim attends L0.H0 from -1 to a «using» mean", "unexpected 'using': expected `above X`"),
     ("claim attends L0.H0 from -1 to«»", "expected a position after `to`"),
@@ -324,7 +339,7 @@ def test_missing_theory_name_is_a_warning_and_the_name_comes_from_the_path() -> 
     assert errors(text) == []
     (w,) = warnings(text)
     assert (w.line, w.col, w.end_col, w.severity) == (1, 1, 2, "warning")
-    assert "no `theory \"NAME\"` line" in w.message
+    assert 'no `theory "NAME"` line' in w.message
     assert parse_theory(text, path="/x/y/my-rule.theory").name == "my-rule"
     assert parse_theory(text).name == "untitled"
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from theory_testlib import DATA
+
 from tui_interp.errors import TheoryError
 from tui_interp.theory import Diagnostic, TheoryEvalError, check_theory, parse_theory
 from tui_interp.theory.functions import FUNCTIONS
@@ -73,7 +73,9 @@ def check_everything(text: str) -> None:
 
 # --- arbitrary text ----------------------------------------------------------------------------
 
-ALPHABET = st.sampled_from(list('abxsy01 9_-+*/%<>=!&|^~()[]{}:,."\'\\#\n\t\r\x00é€') + ["\ud800", "input ", "expect ", "prompt "])
+ALPHABET = st.sampled_from(
+    list("abxsy01 9_-+*/%<>=!&|^~()[]{}:,.\"'\\#\n\t\r\x00é€") + ["\ud800", "input ", "expect ", "prompt "]
+)
 
 
 @FUZZ
@@ -98,8 +100,47 @@ input xs: list[int in 0..63] len 0..6
 input flag: bool
 """
 NAMES = ["a", "b", "s", "xs", "flag", "c"]
-LITERALS = ["0", "1", "2", "7", "-3", "100", '"0"', '"ab"', '""', "True", "False", "[]", "[1, 2]", "[[1], [2]]", "10**10", '"x" * 3']
-BINARY = ["+", "-", "*", "//", "%", "**", "<<", ">>", "&", "|", "^", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "and", "or"]
+LITERALS = [
+    "0",
+    "1",
+    "2",
+    "7",
+    "-3",
+    "100",
+    '"0"',
+    '"ab"',
+    '""',
+    "True",
+    "False",
+    "[]",
+    "[1, 2]",
+    "[[1], [2]]",
+    "10**10",
+    '"x" * 3',
+]
+BINARY = [
+    "+",
+    "-",
+    "*",
+    "//",
+    "%",
+    "**",
+    "<<",
+    ">>",
+    "&",
+    "|",
+    "^",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "in",
+    "not in",
+    "and",
+    "or",
+]
 FUNCS = sorted(FUNCTIONS) + ["foo"]
 
 atoms = st.sampled_from(NAMES + LITERALS)
@@ -216,6 +257,9 @@ def typed(draw: st.DrawFn, kind: str, depth: int = 3, loop: str | None = None) -
     def sub(k: str, lp: str | None = loop) -> str:
         return draw(typed(k, depth - 1, lp))
 
+    def sub_loop(k: str) -> str:
+        return draw(typed(k, depth - 1, "v"))
+
     rule = draw(st.integers(0, 7))
     if kind == "int":
         options = [
@@ -261,7 +305,7 @@ def typed(draw: st.DrawFn, kind: str, depth: int = 3, loop: str | None = None) -
             lambda: f"sorted({sub('list')})",
             lambda: f"reversed({sub('list')})",
             lambda: f"range({draw(SMALL)}, {sub('int')})",
-            lambda: f"[{draw(typed('int', depth - 1, 'v'))} for v in {sub('list')} if {draw(typed('bool', depth - 1, 'v'))}]",
+            lambda: f"[{draw(typed('int', depth - 1, 'v'))} for v in {sub('list')} if {sub_loop('bool')}]",
             lambda: f"{sub('list')}[{draw(SMALL)}::{draw(st.sampled_from(['1', '2', '-1']))}]",
             lambda: f"({sub('list')} * {draw(SMALL)})",
             lambda: f"[{sub('int')}, {sub('int')}]",
@@ -274,7 +318,7 @@ def typed_theories(draw: st.DrawFn) -> str:
     lines = [HEAD.rstrip("\n")]
     if draw(st.booleans()):
         lines.append(f"where {draw(typed('bool', 2))}")
-    lines.append('prompt "{' + draw(typed(draw(st.sampled_from(['int', 'str', 'list'])), 2)).replace('"', "'") + '} ="')
+    lines.append('prompt "{' + draw(typed(draw(st.sampled_from(["int", "str", "list"])), 2)).replace('"', "'") + '} ="')
     lines.append(f"expect {draw(typed(draw(st.sampled_from(['int', 'bool', 'str', 'list']))))}")
     lines.append(f"slice {draw(typed('bool', 2))}")
     return "\n".join(lines) + "\n"

@@ -228,7 +228,9 @@ class Checker:
         limit = MAX_STR_LEN if isinstance(t, StrType) else MAX_LIST_LEN
         what = "string" if isinstance(t, StrType) else "list"
         if t.min_len > limit:
-            return self.error(span, f"this {what} is too long: at least {t.min_len:,} elements (the limit is {limit:,})")
+            return self.error(
+                span, f"this {what} is too long: at least {t.min_len:,} elements (the limit is {limit:,})"
+            )
         if t.max_len is not None and t.max_len > limit:
             self.warn(span, f"this {what} may be longer than the limit of {limit:,} for some inputs")
             t = StrType(t.min_len, None, t.alphabet) if isinstance(t, StrType) else ListType(t.elem, t.min_len, None)
@@ -251,7 +253,9 @@ class Checker:
             span = e.operands[i].span.to(e.operands[i + 1].span)
             if op in ("==", "!="):
                 if not compatible(a, b):
-                    self.error(span, f"cannot compare {describe(a)} and {describe(b)} with `{op}`: they are never equal")
+                    self.error(
+                        span, f"cannot compare {describe(a)} and {describe(b)} with `{op}`: they are never equal"
+                    )
             elif op in ("in", "not in"):
                 self._membership(span, op, a, b)
             elif isinstance(a, BoolType) or isinstance(b, BoolType):
@@ -266,7 +270,9 @@ class Checker:
                 self.error(span, f"`{op}` on a str looks for a str, got {describe(a)}")
         elif isinstance(b, ListType):
             if not compatible(a, b.elem):
-                self.error(span, f"`{op}` on a {describe(b)} needs an element of type {describe(b.elem)}, got {describe(a)}")
+                self.error(
+                    span, f"`{op}` on a {describe(b)} needs an element of type {describe(b.elem)}, got {describe(a)}"
+                )
         else:
             self.error(span, f"`{op}` needs a str or a list on the right, got {describe(b)}")
 
@@ -276,7 +282,9 @@ class Checker:
         b = self.check(e.orelse)
         joined = join(a, b)
         if joined is None:
-            return self.error(e.span, f"the two branches of `if`/`else` have different types: {describe(a)} and {describe(b)}")
+            return self.error(
+                e.span, f"the two branches of `if`/`else` have different types: {describe(a)} and {describe(b)}"
+            )
         return joined
 
     # --- indexing ------------------------------------------------------------------------------
@@ -354,7 +362,9 @@ class Checker:
                 else:
                     max_count = None
                 if gen.target in self.env:
-                    self.error(gen.target_span, f"`{gen.target}` is an input; choose another name for the loop variable")
+                    self.error(
+                        gen.target_span, f"`{gen.target}` is an input; choose another name for the loop variable"
+                    )
                 elif gen.target in FUNCTIONS:
                     self.error(gen.target_span, f"`{gen.target}` is a built-in function; choose another name")
                 self.scopes.append({gen.target: elem})

@@ -179,7 +179,9 @@ def _clauses(
                 raise Problem("`using` is given twice", word.start, word.end)
             method = cur.next(f"an ablation after `using`: {', '.join(ABLATIONS)}")
             if method.text not in ABLATIONS:
-                raise Problem(f"unknown ablation {method.text!r}: expected {', '.join(ABLATIONS)}", method.start, method.end)
+                raise Problem(
+                    f"unknown ablation {method.text!r}: expected {', '.join(ABLATIONS)}", method.start, method.end
+                )
             ablation = method.text
         elif word.kind == "word" and word.text in ("above", "below"):
             if threshold is not None:
@@ -207,10 +209,7 @@ _MEANING = {
 def _threshold_value(word: _Word) -> float:
     if word.kind != "word" or not _NUMBER.fullmatch(word.text):
         raise Problem(f"expected a number from 0 to 1 or a percentage, got {word.text}", word.start, word.end)
-    if word.text.endswith("%"):
-        value = float(word.text[:-1]) / 100
-    else:
-        value = float(word.text)
+    value = float(word.text[:-1]) / 100 if word.text.endswith("%") else float(word.text)
     if not 0.0 <= value <= 1.0:
         raise Problem(f"a threshold must be from 0 to 1 (or 0% to 100%), got {word.text}", word.start, word.end)
     return value

@@ -65,8 +65,8 @@ class TheoryEvalError(TheoryError):
 def format_caret(source: str, line: int, col: int, end_col: int | None = None) -> str:
     """The source line and a caret line under columns [col, end_col), for terminal output.
 
-        3 | expect a + "x"
-          |        ^^^^^^^
+    3 | expect a + "x"
+      |        ^^^^^^^
     """
     lines = source.split("\n")
     if not 1 <= line <= len(lines):

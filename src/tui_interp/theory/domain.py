@@ -19,12 +19,12 @@ lists dominate a domain with a range of lengths, as they do in the count.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 import math
-import random
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from random import Random
 from typing import Any
 
 from tui_interp.errors import InputError, TheoryError
@@ -71,11 +71,11 @@ class Spec(ABC):
         """The position of a value in `values()` (the value must be contained)."""
 
     @abstractmethod
-    def random(self, rng: random.Random) -> Value:
+    def random(self, rng: Random) -> Value:
         """A value drawn uniformly."""
 
     @abstractmethod
-    def mutate(self, value: Value, rng: random.Random) -> Value | None:
+    def mutate(self, value: Value, rng: Random) -> Value | None:
         """A different value near this one, or None when the spec has a single value."""
 
     @abstractmethod
@@ -94,6 +94,12 @@ class Spec(ABC):
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_int(value: Value) -> int:
+    if not _is_int(value):
+        raise SpecError(f"expected an int, got {type(value).__name__}")
+    return int(value)  # type: ignore[arg-type]  # _is_int checked it
 
 
 @dataclass(frozen=True)
@@ -123,15 +129,15 @@ class IntRange(Spec):
         return self.lo + i
 
     def index(self, value: Value) -> int:
-        return int(value) - self.lo
+        return _as_int(value) - self.lo
 
-    def random(self, rng: random.Random) -> Value:
+    def random(self, rng: Random) -> Value:
         return rng.randint(self.lo, self.hi)
 
-    def mutate(self, value: Value, rng: random.Random) -> Value | None:
+    def mutate(self, value: Value, rng: Random) -> Value | None:
         if self.size == 1 or not _is_int(value):
             return None
-        v = int(value)
+        v = _as_int(value)
         bits = max(1, (self.hi - self.lo).bit_length())
         roll = rng.random()
         if roll < 0.4:
@@ -149,7 +155,7 @@ class IntRange(Spec):
         return new
 
     def neighbours(self, value: Value) -> Iterator[Value]:
-        v = int(value)
+        v = _as_int(value)
         return iter([n for n in (v - 1, v + 1) if self.lo <= n <= self.hi])
 
     def contains(self, value: Value) -> bool:
@@ -181,10 +187,10 @@ class BoolSpec(Spec):
     def index(self, value: Value) -> int:
         return int(bool(value))
 
-    def random(self, rng: random.Random) -> Value:
+    def random(self, rng: Random) -> Value:
         return rng.random() < 0.5
 
-    def mutate(self, value: Value, rng: random.Random) -> Value | None:
+    def mutate(self, value: Value, rng: Random) -> Value | None:
         return not value
 
     def neighbours(self, value: Value) -> Iterator[Value]:
@@ -228,7 +234,7 @@ class _Lengths:
     shorter than a length is computed when needed, and lengths are found by bisection.
     """
 
-    __slots__ = ("base", "min_len", "max_len", "size")
+    __slots__ = ("base", "max_len", "min_len", "size")
 
     def __init__(self, base: int, min_len: int, max_len: int) -> None:
         if base > 1 and max_len * math.log2(base) > MAX_DOMAIN_SIZE_BITS:
@@ -304,11 +310,11 @@ class StrSpec(Spec):
             rest = rest * len(self.alphabet) + self.alphabet.index(ch)
         return before + rest
 
-    def random(self, rng: random.Random) -> Value:
+    def random(self, rng: Random) -> Value:
         length = self._lengths.bucket(rng.randrange(self.size))[0]
         return "".join(rng.choice(self.alphabet) for _ in range(length))
 
-    def mutate(self, value: Value, rng: random.Random) -> Value | None:
+    def mutate(self, value: Value, rng: Random) -> Value | None:
         text = str(value)
         ops = []
         if len(self.alphabet) > 1 and text:
@@ -394,11 +400,11 @@ class ListSpec(Spec):
             rest = rest * self.elem.size + self.elem.index(item)
         return before + rest
 
-    def random(self, rng: random.Random) -> Value:
+    def random(self, rng: Random) -> Value:
         length = self._lengths.bucket(rng.randrange(self.size))[0]
         return tuple(self.elem.random(rng) for _ in range(length))
 
-    def mutate(self, value: Value, rng: random.Random) -> Value | None:
+    def mutate(self, value: Value, rng: Random) -> Value | None:
         items = list(value)  # type: ignore[arg-type]
         ops = []
         if items and self.elem.size > 1:
@@ -477,7 +483,9 @@ class Selection:
     def describe(self) -> str:
         if self.enumerated:
             return f"all {len(self.inputs):,} inputs"
-        return f"a uniform random sample of {len(self.inputs):,} of {_size_text(self.raw_size)} inputs (seed {self.seed})"
+        return (
+            f"a uniform random sample of {len(self.inputs):,} of {_size_text(self.raw_size)} inputs (seed {self.seed})"
+        )
 
 
 def _size_text(n: int) -> str:
@@ -537,7 +545,7 @@ class Domain:
             )
         names = self.names
         for values in itertools.product(*(list(spec.values()) for spec in self.specs)):
-            assignment = dict(zip(names, values))
+            assignment = dict(zip(names, values, strict=True))
             if self.accepts(assignment):
                 yield assignment
 
@@ -549,15 +557,15 @@ class Domain:
         for spec in reversed(self.specs):
             i, rest = divmod(i, spec.size)
             values.append(spec.at(rest))
-        return dict(zip(self.names, reversed(values)))
+        return dict(zip(self.names, reversed(values), strict=True))
 
     def raw_index(self, assignment: Mapping[str, Any]) -> int:
         """The inverse of raw_at (the assignment must be in the unfiltered product)."""
         x = self.normalize(assignment)
-        if not all(spec.contains(x[name]) for name, spec in zip(self.names, self.specs)):
+        if not all(spec.contains(x[name]) for name, spec in zip(self.names, self.specs, strict=True)):
             raise InputError(f"{format_input(x)} is not in the domain")
         i = 0
-        for name, spec in zip(self.names, self.specs):
+        for name, spec in zip(self.names, self.specs, strict=True):
             i = i * spec.size + spec.index(x[name])
         return i
 
@@ -569,7 +577,7 @@ class Domain:
         if extra:
             raise InputError(f"unknown input {extra[0]!r} (the inputs are {', '.join(self.names)})")
         out: Assignment = {}
-        for name, spec in zip(self.names, self.specs):
+        for name, spec in zip(self.names, self.specs, strict=True):
             if name not in assignment:
                 raise InputError(f"missing input {name!r}")
             try:
@@ -584,14 +592,14 @@ class Domain:
             x = self.normalize(assignment)
         except InputError:
             return False
-        if not all(spec.contains(x[name]) for name, spec in zip(self.names, self.specs)):
+        if not all(spec.contains(x[name]) for name, spec in zip(self.names, self.specs, strict=True)):
             return False
         return self.accepts(x)
 
-    def _draw(self, rng: random.Random) -> Assignment:
-        return {name: spec.random(rng) for name, spec in zip(self.names, self.specs)}
+    def _draw(self, rng: Random) -> Assignment:
+        return {name: spec.random(rng) for name, spec in zip(self.names, self.specs, strict=True)}
 
-    def random(self, rng: random.Random) -> Assignment:
+    def random(self, rng: Random) -> Assignment:
         """One input drawn uniformly from the (filtered) domain."""
         attempts = MIN_SAMPLE_ATTEMPTS
         for _ in range(attempts):
@@ -608,7 +616,7 @@ class Domain:
         return list(self._sample(n, seed).inputs)
 
     def _sample(self, n: int, seed: int) -> Selection:
-        rng = random.Random(seed)
+        rng = Random(seed)
         if n <= 0:
             return Selection((), False, self.raw_size, self._count, seed)
         if self.raw_size <= DEFAULT_ENUMERATION_LIMIT and (n >= self.raw_size or self.raw_size <= 4 * n):
@@ -649,7 +657,7 @@ class Domain:
             return Selection(inputs, True, self.raw_size, len(inputs), None)
         return self._sample(limit, seed)
 
-    def mutate(self, assignment: Mapping[str, Any], rng: random.Random) -> Assignment | None:
+    def mutate(self, assignment: Mapping[str, Any], rng: Random) -> Assignment | None:
         """A neighbouring input: one input changed a little, still in the domain (and `where`).
 
         Ints move by ±1, by a power of two, or jump; bools flip; strings and lists change,
@@ -680,7 +688,7 @@ class Domain:
         """
         x = self.normalize(assignment)
         out: list[Assignment] = []
-        for name, spec in zip(self.names, self.specs):
+        for name, spec in zip(self.names, self.specs, strict=True):
             for new in spec.neighbours(x[name]):
                 if len(out) >= limit:
                     return out
@@ -691,7 +699,7 @@ class Domain:
         return out
 
     def describe(self) -> str:
-        parts = ", ".join(f"{name}: {spec}" for name, spec in zip(self.names, self.specs))
+        parts = ", ".join(f"{name}: {spec}" for name, spec in zip(self.names, self.specs, strict=True))
         size = self._count
         count = f"{_size_text(size)} inputs" if size is not None else f"at most {_size_text(self.raw_size)} inputs"
         return f"{parts} ({count}{', filtered by where' if self.has_filter else ''})"

@@ -197,7 +197,7 @@ def _compare(e: Compare) -> Fn:
 
     def fn(env: Env, budget: Budget) -> bool:
         a = operands[0](env, budget)
-        for (name, op), operand in zip(ops, operands[1:]):
+        for (name, op), operand in zip(ops, operands[1:], strict=True):
             b = operand(env, budget)
             try:
                 budget.charge(_compare_cost(name, a, b))
@@ -263,7 +263,7 @@ def _comprehension(e: Comprehension) -> Fn:
     span = e.span
     missing = object()
 
-    def fn(env: Env, budget: Budget) -> tuple:
+    def fn(env: Env, budget: Budget) -> tuple[Value, ...]:
         out: list[Value] = []
 
         def run(k: int) -> None:

@@ -24,6 +24,7 @@ from tui_interp.theory.lexer import QUOTES, ColumnMap, Problem, scan_string
 from tui_interp.theory.limits import MAX_EXPR_DEPTH, MAX_INT_BITS
 from tui_interp.theory.nodes import (
     Binary,
+    BinaryOp,
     BoolLit,
     BoolOp,
     Call,
@@ -35,11 +36,13 @@ from tui_interp.theory.nodes import (
     Index,
     IntLit,
     ListLit,
+    LogicOp,
     Name,
     SliceOf,
     Span,
     StrLit,
     Unary,
+    UnaryOp,
 )
 
 
@@ -52,7 +55,7 @@ class ExprError(Exception):
         self.span = span
 
 
-_BINARY = {
+_BINARY: dict[type, BinaryOp] = {
     ast.Add: "+",
     ast.Sub: "-",
     ast.Mult: "*",
@@ -69,7 +72,7 @@ _REFUSED_BINARY = {
     ast.Div: "`/` is not supported: there are no floats; use `//` for integer division",
     ast.MatMult: "`@` is not supported",
 }
-_UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not", ast.Invert: "~"}
+_UNARY: dict[type, UnaryOp] = {ast.USub: "-", ast.UAdd: "+", ast.Not: "not", ast.Invert: "~"}
 _COMPARE = {
     ast.Eq: "==",
     ast.NotEq: "!=",
@@ -81,7 +84,7 @@ _COMPARE = {
     ast.NotIn: "not in",
 }
 _REFUSED = {
-    ast.Attribute: "attribute access (`x.y`) is not allowed; use the built-in functions, e.g. len(x) or join(xs, \" \")",
+    ast.Attribute: 'attribute access (`x.y`) is not allowed; use the built-in functions, e.g. len(x) or join(xs, " ")',
     ast.Lambda: "`lambda` is not allowed: theories cannot define functions",
     ast.NamedExpr: "`:=` is not allowed: theories cannot assign",
     ast.Dict: "dicts are not supported",
@@ -134,7 +137,7 @@ def _prescan(text: str, cmap: ColumnMap, shift: int) -> None:
                 j -= 1
             if j < i:
                 raise ExprError(
-                    f"unexpected {text[j:i]!r} before a string (string prefixes such as f\"\" or r\"\" are not supported)",
+                    f'unexpected {text[j:i]!r} before a string (string prefixes such as f"" or r"" are not supported)',
                     cmap.span(shift + j, shift + i),
                 )
             try:
@@ -158,7 +161,9 @@ def _prescan(text: str, cmap: ColumnMap, shift: int) -> None:
         if ch == "\\":
             raise ExprError("unexpected backslash outside a string", cmap.span(shift + i))
         if not ch.isascii() or (ord(ch) < 32 and ch != "\t") or ord(ch) == 127:
-            raise ExprError(f"unexpected character {ch!r} (outside strings only ASCII is allowed)", cmap.span(shift + i))
+            raise ExprError(
+                f"unexpected character {ch!r} (outside strings only ASCII is allowed)", cmap.span(shift + i)
+            )
         i += 1
 
 
@@ -267,7 +272,7 @@ class _Converter:
         return Binary(span, _BINARY[op_type], left, right)
 
     def _boolop(self, node: ast.BoolOp, span: Span, depth: int) -> Expr:
-        op = "and" if isinstance(node.op, ast.And) else "or"
+        op: LogicOp = "and" if isinstance(node.op, ast.And) else "or"
         return BoolOp(span, op, tuple(self.convert(v, depth) for v in node.values))
 
     def _compare(self, node: ast.Compare, span: Span, depth: int) -> Expr:

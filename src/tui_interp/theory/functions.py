@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from tui_interp.theory import intervals
 from tui_interp.theory.limits import MAX_LIST_LEN, MAX_STR_LEN
@@ -109,7 +109,7 @@ class Function:
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def _seq(c: CallCheck, i: int, what: str = "a str or a list") -> Type | None:
+def _seq(c: CallCheck, i: int, what: str = "a str or a list") -> StrType | ListType | None:
     t = c.args[i]
     if isinstance(t, (StrType, ListType)):
         return t
@@ -167,7 +167,7 @@ def _check_len(c: CallCheck) -> Type:
     return IntType(0, None)
 
 
-def _len(budget: Budget, x: str | tuple) -> int:
+def _len(budget: Budget, x: str | tuple[Value, ...]) -> int:
     return len(x)
 
 
@@ -188,9 +188,9 @@ def _check_sum(c: CallCheck) -> Type:
     return result
 
 
-def _sum(budget: Budget, xs: tuple) -> int:
+def _sum(budget: Budget, xs: tuple[Value, ...]) -> int:
     budget.charge(len(xs))
-    return check_int(sum(xs))
+    return check_int(sum(cast("tuple[int, ...]", xs)))  # ints or bools, by the checker
 
 
 def _check_extreme(c: CallCheck) -> Type:
@@ -225,7 +225,7 @@ def _max(budget: Budget, *args: Any) -> Value:
     return _extreme(budget, max, "max", args)
 
 
-def _extreme(budget: Budget, fn: Callable[..., Any], name: str, args: tuple) -> Value:
+def _extreme(budget: Budget, fn: Callable[..., Any], name: str, args: tuple[Any, ...]) -> Value:
     if len(args) == 1:
         (xs,) = args
         if not xs:
@@ -261,19 +261,21 @@ def _check_search(c: CallCheck) -> Type:
             return IntType(0, None)
         return IntType(0, hay.max_len + 1 if c.name == "count" else hay.max_len)
     if isinstance(hay, ListType) and not compatible(hay.elem, needle):
-        return c.error(1, f"{c.name}() in a {describe(hay)} needs an element of type {describe(hay.elem)}, got {describe(needle)}")
+        return c.error(
+            1, f"{c.name}() in a {describe(hay)} needs an element of type {describe(hay.elem)}, got {describe(needle)}"
+        )
     top = hay.max_len
     if c.name == "index" and top is not None:
         top = max(top - 1, 0)
     return IntType(0, top)
 
 
-def _count(budget: Budget, hay: str | tuple, needle: Value) -> int:
+def _count(budget: Budget, hay: str | tuple[Value, ...], needle: Value) -> int:
     budget.charge(len(hay))
     return hay.count(needle)  # type: ignore[arg-type]  # the checker matched the needle's type
 
 
-def _index(budget: Budget, hay: str | tuple, needle: Value) -> int:
+def _index(budget: Budget, hay: str | tuple[Value, ...], needle: Value) -> int:
     budget.charge(len(hay))
     if isinstance(hay, str):
         found = hay.find(needle)  # type: ignore[arg-type]
@@ -307,7 +309,7 @@ def _check_join(c: CallCheck) -> Type:
     return StrType(0, max_len, alphabet)
 
 
-def _join(budget: Budget, xs: tuple, sep: str) -> str:
+def _join(budget: Budget, xs: tuple[Value, ...], sep: str) -> str:
     parts = [_scalar_text(x) for x in xs]
     check_len(budget, sum(len(p) for p in parts) + len(sep) * max(len(parts) - 1, 0), "string")
     return sep.join(parts)
@@ -323,7 +325,7 @@ def _check_str(c: CallCheck) -> Type:
         return t
     if is_poison(t):
         return StrType()
-    return c.error(0, f"str() takes an int, bool or str, got {describe(t)}; to turn a list into text use join(xs, \" \")")
+    return c.error(0, f'str() takes an int, bool or str, got {describe(t)}; to turn a list into text use join(xs, " ")')
 
 
 def _str(budget: Budget, x: Value) -> str:
@@ -455,13 +457,15 @@ def _check_sorted(c: CallCheck) -> Type:
     if is_poison(t):
         return ERROR
     if isinstance(t, StrType):
-        return c.error(0, 'sorted() takes a list; for the characters of a string use sorted(list(s)), then join(..., "")')
+        return c.error(
+            0, 'sorted() takes a list; for the characters of a string use sorted(list(s)), then join(..., "")'
+        )
     if not isinstance(t, ListType) or not is_orderable(t.elem):
         return c.error(0, f"sorted() takes a list of ints, strs or lists of those, got {describe(t)}")
     return t
 
 
-def _sorted(budget: Budget, xs: tuple) -> tuple:
+def _sorted(budget: Budget, xs: tuple[Value, ...]) -> tuple[Value, ...]:
     budget.charge(len(xs))
     return tuple(sorted(xs))
 
@@ -471,7 +475,7 @@ def _check_same_seq(c: CallCheck) -> Type:
     return t if t is not None else ERROR
 
 
-def _reversed(budget: Budget, x: str | tuple) -> str | tuple:
+def _reversed(budget: Budget, x: str | tuple[Value, ...]) -> str | tuple[Value, ...]:
     budget.charge(len(x))
     return x[::-1]
 
@@ -483,7 +487,7 @@ def _check_list(c: CallCheck) -> Type:
     return t if t is not None else ERROR
 
 
-def _list(budget: Budget, x: str | tuple) -> tuple:
+def _list(budget: Budget, x: str | tuple[Value, ...]) -> tuple[Value, ...]:
     budget.charge(len(x))
     return tuple(x)
 
@@ -536,7 +540,7 @@ def _count_range(start: int | None, stop: int | None, step: int) -> int | None:
     return max(0, -((start - stop) // step))
 
 
-def _range(budget: Budget, *args: int) -> tuple:
+def _range(budget: Budget, *args: int) -> tuple[Value, ...]:
     if len(args) == 1:
         start, stop, step = 0, args[0], 1
     else:
@@ -557,12 +561,12 @@ def _check_bools(c: CallCheck) -> Type:
     return c.error(0, f"{c.name}() takes a list of bools, got {describe(t)}{hint}")
 
 
-def _any(budget: Budget, xs: tuple) -> bool:
+def _any(budget: Budget, xs: tuple[Value, ...]) -> bool:
     budget.charge(len(xs))
     return any(xs)
 
 
-def _all(budget: Budget, xs: tuple) -> bool:
+def _all(budget: Budget, xs: tuple[Value, ...]) -> bool:
     budget.charge(len(xs))
     return all(xs)
 

@@ -160,7 +160,7 @@ class ColumnMap:
     carries its own [start, end) in the line.
     """
 
-    __slots__ = ("line", "base", "starts", "ends", "stop")
+    __slots__ = ("base", "ends", "line", "starts", "stop")
 
     def __init__(
         self,
@@ -236,7 +236,9 @@ def tokenize(line: str, start: int, stop: int) -> list[Token]:
             tokens.append(Token("string", line[i : lit.end], i, lit.end, lit.value))
             i = lit.end
             continue
-        if ch.isascii() and (ch.isdigit() or (ch == "." and i + 1 < stop and line[i + 1].isdigit() and not _after_dot(line, i))):
+        if ch.isascii() and (
+            ch.isdigit() or (ch == "." and i + 1 < stop and line[i + 1].isdigit() and not _after_dot(line, i))
+        ):
             i = _number(line, i, stop, tokens)
             continue
         if ch.isascii() and (ch.isalpha() or ch == "_"):
@@ -261,7 +263,7 @@ def _after_dot(line: str, i: int) -> bool:
 
 def _number(line: str, i: int, stop: int, tokens: list[Token]) -> int:
     j = i
-    while j < stop and (line[j].isascii() and line[j].isdigit() or line[j] == "_"):
+    while j < stop and ((line[j].isascii() and line[j].isdigit()) or line[j] == "_"):
         j += 1
     is_decimal = False
     if j < stop and line[j] == "." and not line.startswith("..", j):

@@ -8,7 +8,7 @@ of a placeholder's expression point into the string literal, escapes included).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from tui_interp.theory.domain import Spec
@@ -57,22 +57,27 @@ class Name(Expr):
     id: str
 
 
+UnaryOp = Literal["-", "+", "~", "not"]
+BinaryOp = Literal["+", "-", "*", "//", "%", "**", "<<", ">>", "&", "|", "^"]
+LogicOp = Literal["and", "or"]
+
+
 @dataclass(frozen=True, slots=True)
 class Unary(Expr):
-    op: Literal["-", "+", "~", "not"]
+    op: UnaryOp
     operand: Expr
 
 
 @dataclass(frozen=True, slots=True)
 class Binary(Expr):
-    op: Literal["+", "-", "*", "//", "%", "**", "<<", ">>", "&", "|", "^"]
+    op: BinaryOp
     left: Expr
     right: Expr
 
 
 @dataclass(frozen=True, slots=True)
 class BoolOp(Expr):
-    op: Literal["and", "or"]
+    op: LogicOp
     values: tuple[Expr, ...]
 
 
@@ -151,7 +156,7 @@ class Placeholder:
     source: str
 
 
-TemplatePart = Union[str, Placeholder]
+TemplatePart = str | Placeholder
 
 
 @dataclass(frozen=True, slots=True)

@@ -241,7 +241,7 @@ def _input(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagno
                 raise Problem(f"expected `:` after the input name, got {sep.text!r}", sep.start, sep.end)
         first = toks.peek()
         if first is None:
-            raise Problem(f"missing type: {_TYPE_HELP[len('expected a type: '):]}", len(code))
+            raise Problem(f"missing type: {_TYPE_HELP[len('expected a type: ') :]}", len(code))
         spec = _domain(toks, 0)
         extra = toks.peek()
         if extra is not None:
@@ -299,7 +299,9 @@ def _domain(toks: _Tokens, depth: int) -> Spec:
         toks.expect("of", 'the alphabet: str of "01" len 1..12')
         alphabet = toks.next('the alphabet in quotes, e.g. str of "01" len 1..12')
         if alphabet.kind != "string":
-            raise Problem(f'expected the alphabet in quotes, e.g. "01"; got {alphabet.text!r}', alphabet.start, alphabet.end)
+            raise Problem(
+                f'expected the alphabet in quotes, e.g. "01"; got {alphabet.text!r}', alphabet.start, alphabet.end
+            )
         letters = str(alphabet.value)
         _spec(lambda: check_alphabet(letters), alphabet.start, toks)
         lo, hi = _lengths(toks)
@@ -468,7 +470,9 @@ def _placeholder(
             "format specs such as {x:3} or {x!r} are not supported; use str(), base() or join()",
         )
         return None
-    cmap = ColumnMap(line_no, 0, lit.starts[open_at + 1 : close_at], lit.ends[open_at + 1 : close_at], lit.starts[close_at])
+    cmap = ColumnMap(
+        line_no, 0, lit.starts[open_at + 1 : close_at], lit.ends[open_at + 1 : close_at], lit.starts[close_at]
+    )
     try:
         expr = parse_expression(source, cmap)
     except ExprError as e:

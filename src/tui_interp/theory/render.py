@@ -15,9 +15,9 @@ Lists of lists are not rendered implicitly (the checker refuses them): join them
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any
 
-Value = Union[int, bool, str, tuple["Value", ...]]
+Value = int | bool | str | tuple["Value", ...]
 """A runtime value: lists are tuples (immutable, hashable)."""
 
 _SHOW_MAX = 80

@@ -8,6 +8,7 @@ the evaluator turns into a TheoryEvalError pointing at the expression that faile
 from __future__ import annotations
 
 from tui_interp.theory.limits import MAX_INT_BITS, MAX_LIST_LEN, MAX_STEPS, MAX_STR_LEN
+from tui_interp.theory.render import Value
 
 
 class EvalFailure(Exception):
@@ -90,7 +91,7 @@ def int_mod(a: int, b: int) -> int:
     return a % b
 
 
-def repeat(budget: Budget, seq: str | tuple, n: int) -> str | tuple:
+def repeat(budget: Budget, seq: str | tuple[Value, ...], n: int) -> str | tuple[Value, ...]:
     """`seq * n` for a string or list, refused before it is built when too long."""
     if n <= 0:
         return seq[:0]
@@ -98,6 +99,6 @@ def repeat(budget: Budget, seq: str | tuple, n: int) -> str | tuple:
     return seq * n
 
 
-def concat(budget: Budget, a: str | tuple, b: str | tuple) -> str | tuple:
+def concat(budget: Budget, a: str | tuple[Value, ...], b: str | tuple[Value, ...]) -> str | tuple[Value, ...]:
     check_len(budget, len(a) + len(b), seq_kind(a))
     return a + b  # type: ignore[operator]  # the checker guarantees a and b have the same kind

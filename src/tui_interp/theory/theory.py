@@ -274,7 +274,9 @@ def _check_position(
         name = str(pos.value)
         if name not in env:
             inputs = ", ".join(env) or "none"
-            diags.add(pos.span, f"unknown input `{name}` (the inputs are: {inputs}); for token text use quotes: \"{name}\"")
+            diags.add(
+                pos.span, f'unknown input `{name}` (the inputs are: {inputs}); for token text use quotes: "{name}"'
+            )
         elif prompt is not None and not any(name in names_used(p.expr) for p in placeholders):
             diags.add(pos.span, f"input `{name}` does not appear in the prompt, so it has no position")
     elif pos.kind == "text" and prompt is not None and str(pos.value) not in prompt.literal_text:
@@ -330,7 +332,7 @@ def _build(analysis: _Analysis, text: str, path: str | None, warnings: tuple[Dia
     except SpecError as e:
         raise TheoryError(str(e), path=path) from None
     slice_fns = tuple(Compiled(decl.cond.expr) for decl in parsed.slices)
-    slices = tuple(_make_slice(decl, fn, domain, path) for decl, fn in zip(parsed.slices, slice_fns))
+    slices = tuple(_make_slice(decl, fn, domain, path) for decl, fn in zip(parsed.slices, slice_fns, strict=True))
     name = parsed.name if parsed.name is not None else (Path(path).stem if path else "untitled")
     return Theory(
         name=name,
