@@ -44,6 +44,8 @@ def test_modadd_file() -> None:
     assert [s.name for s in theory.slices] == ["wraps"]
     assert theory.slices[0].source == "a + b >= 113"
     assert theory.slices[0].predicate({"a": 1, "b": 2}) is False
+    [(name, holds)] = theory.slices
+    assert name == "wraps" and holds({"a": 100, "b": 13}) is True
     assert theory.expect_type == IntType(0, 112)
     assert [type(c) for c in theory.claims] == [NeedsClaim, SufficesClaim, AttendsClaim]
     assert theory.warnings == ()

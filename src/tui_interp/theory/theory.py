@@ -78,6 +78,10 @@ class Slice:
     span: Span
     predicate: Callable[[Mapping[str, Any]], bool] = field(repr=False, compare=False)
 
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as `(name, predicate)`: `for name, holds in theory.slices: ...`."""
+        return iter((self.name, self.predicate))
+
 
 @dataclass(frozen=True)
 class PromptPiece:
