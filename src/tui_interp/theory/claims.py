@@ -88,10 +88,9 @@ def _words(line: str, start: int, stop: int) -> list[_Word]:
 
 
 class _Cursor:
-    def __init__(self, words: list[_Word], line: str, end: int, line_no: int) -> None:
+    def __init__(self, words: list[_Word], end: int, line_no: int) -> None:
         self.words = words
         self.i = 0
-        self.line = line
         self.end = end
         self.line_no = line_no
 
@@ -112,7 +111,7 @@ class _Cursor:
 def parse_claim(line: str, start: int, stop: int, line_no: int) -> Claim:
     """Parse the text of a claim (after the `claim` keyword); raises Problem with offsets."""
     words = _words(line, start, stop)
-    cur = _Cursor(words, line, stop, line_no)
+    cur = _Cursor(words, stop, line_no)
     if not words:
         raise Problem(f"`claim` needs a kind: {', '.join(KINDS)}", start)
     head = cur.next("a claim kind")
