@@ -42,15 +42,15 @@ class Induction(Task):
     model_type: ClassVar[str] = "gpt2"
     label_heads: ClassVar[bool] = True
     defaults: ClassVar[TrainDefaults] = TrainDefaults(
-        steps=4000,
-        lr=1e-3,
-        weight_decay=0.01,
+        steps=3000,
+        lr=2e-3,
+        weight_decay=0.1,
         batch_size=64,
         betas=(0.9, 0.98),
         warmup_steps=100,
+        schedule="cosine",
         eval_every=250,
         grad_clip=1.0,
-        stop_at_test_acc=0.995,
     )
 
     @property
