@@ -7,7 +7,7 @@ import torch
 from tokenizers import Tokenizer
 
 from tui_interp.errors import InputError
-from tui_interp.tasks import IGNORE, TASKS, CharLM, Induction, ModularAddition, Parity, get_task
+from tui_interp.tasks import IGNORE, TASKS, CharLM, Induction, ModularAddition, Parity, Sorting, get_task
 from tui_interp.tasks.base import split_indices
 from tui_interp.tasks.charlm import ALPHABET, corpus_files
 from tui_interp.tasks.vocab import char_level_tokenizer, encode, word_level_tokenizer
@@ -95,6 +95,25 @@ def test_parity_theory_matches_the_data() -> None:
     name, text = Parity().theory()
     assert name == "parity.theory"
     assert 'input s: str of "01" len 12' in text and 'expect count(s, "1") % 2' in text
+
+
+# ---- sorting
+
+
+def test_sorting_examples() -> None:
+    task = Sorting(options={"n_train": 300, "n_test": 50})
+    data = task.data(0)
+    assert data.train.tokens.shape == (300, 16) and data.test.tokens.shape == (50, 16)
+    for split in (data.train, data.test):
+        xs = split.tokens[:, :8]
+        ys = xs.sort(dim=1).values
+        assert torch.all(split.tokens[:, 8] == 64)  # ">"
+        assert torch.equal(split.tokens[:, 9:], ys[:, :-1])  # teacher forcing: the sorted prefix
+        assert torch.equal(split.targets[:, 8:], ys) and torch.all(split.targets[:, :8] == IGNORE)
+    assert encode(task.tokenizer_json(), ["3 0 63 >"])[0] == [3, 0, 63, 64]
+    # the test lists do not depend on the size of the train set
+    assert torch.equal(Sorting(options={"n_train": 5, "n_test": 50}).data(0).test.tokens, data.test.tokens)
+    assert data.train_eval is None and Sorting().data(0).train_eval is not None
 
 
 # ---- induction
@@ -202,9 +221,9 @@ def test_charlm_windows_and_file_split() -> None:
 
 
 def test_registry() -> None:
-    assert set(TASKS) == {"modadd", "parity", "induction", "charlm"}
+    assert set(TASKS) == {"modadd", "parity", "sorting", "induction", "charlm"}
     with pytest.raises(InputError, match="unknown task"):
-        get_task("sorting")
+        get_task("brackets")
     for name, cls in TASKS.items():
         task = get_task(name)
         assert isinstance(task, cls) and task.name == name
@@ -222,7 +241,7 @@ def test_cli_task_choices_match_the_registry() -> None:
 # ---- theory files agree with the data
 
 
-@pytest.mark.parametrize(("name", "options"), [("modadd", {}), ("parity", {"n_bits": 8})])
+@pytest.mark.parametrize(("name", "options"), [("modadd", {}), ("parity", {"n_bits": 8}), ("sorting", {"n_test": 50})])
 def test_theory_prompt_and_expectation_match_the_task_data(name: str, options: dict) -> None:
     parse_theory = pytest.importorskip("tui_interp.theory.theory").parse_theory
 
@@ -234,8 +253,11 @@ def test_theory_prompt_and_expectation_match_the_task_data(name: str, options: d
     for tokens, targets in zip(split.tokens.tolist(), split.targets.tolist()):
         if name == "modadd":
             inputs: dict = {"a": tokens[0], "b": tokens[1]}
-        else:
+        elif name == "parity":
             inputs = {"s": "".join(str(b) for b in tokens[:-1])}
+        else:
+            inputs = {"xs": tokens[:8]}
+            tokens, targets = tokens[:9], targets[:9]  # the theory covers the first answer
         assert tok.encode(theory.render_prompt(inputs)).ids == tokens
         answer = next(t for t in targets if t != IGNORE)
         assert theory.render_expected(inputs) == tok.id_to_token(answer)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 class TaskChoice(str, Enum):
     modadd = "modadd"
     parity = "parity"
+    sorting = "sorting"
     induction = "induction"
     charlm = "charlm"
 
@@ -93,7 +94,7 @@ def _write_atomic(path: Path, text: str) -> None:
 
 @app.command("train")
 def train_cmd(
-    task: Annotated[TaskChoice, typer.Argument(help="What to train: modadd, parity, induction or charlm.", show_default=False)],
+    task: Annotated[TaskChoice, typer.Argument(help="What to train: modadd, parity, sorting, induction or charlm.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="Directory to write the model to (HuggingFace layout).", show_default=False)],
     seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the initial weights and the batch order.")] = 0,
     steps: Annotated[Optional[int], typer.Option("--steps", help="Optimiser steps (default: the task's).", show_default=False)] = None,
@@ -154,6 +155,10 @@ def train_cmd(
         cfg.check()
         command = _command(task.value, out, cfg, options, dtype.value, threads)
         result = _train_with_progress(the_task, cfg, show=err_console.is_terminal)
+        if dtype is not WeightsDtype.float32:
+            from tui_interp.tasks.trainer import round_weights
+
+            result = round_weights(result, getattr(torch, dtype.value))
         doc = _write(the_task, result, out, command=command, dtype=dtype.value, force=force)
     if json:
         emit_json(doc)

@@ -13,11 +13,13 @@ from tui_interp.tasks.charlm import CharLM
 from tui_interp.tasks.induction import Induction
 from tui_interp.tasks.modadd import ModularAddition
 from tui_interp.tasks.parity import Parity
+from tui_interp.tasks.sorting import Sorting
 from tui_interp.tasks.trainer import Evaluation, Progress, TrainConfig, TrainResult, evaluate, train, with_defaults
 
 TASKS: dict[str, type[Task]] = {
     ModularAddition.name: ModularAddition,
     Parity.name: Parity,
+    Sorting.name: Sorting,
     Induction.name: Induction,
     CharLM.name: CharLM,
 }
@@ -40,6 +42,7 @@ __all__ = [
     "ModularAddition",
     "Parity",
     "Progress",
+    "Sorting",
     "Split",
     "Task",
     "TaskData",

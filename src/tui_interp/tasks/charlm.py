@@ -30,7 +30,7 @@ from tui_interp.tasks.vocab import char_level_tokenizer
 ALPHABET = "\n" + "".join(chr(c) for c in range(32, 127))  # newline + printable ASCII: ids 0..95, [UNK] 96
 DEFAULT_CTX = 256
 DEFAULT_TEST_FRAC = 0.1
-TRAIN_EVAL_WINDOWS = 256  # the train accuracy is measured on this many windows, drawn by seed
+EVAL_WINDOWS = 128  # accuracies are measured on this many windows of each split, drawn by the seed
 
 
 def stdlib_dir() -> Path:
@@ -60,7 +60,7 @@ class CharLM(Task):
     model_type: ClassVar[str] = "llama"
     label_heads: ClassVar[bool] = True
     defaults: ClassVar[TrainDefaults] = TrainDefaults(
-        steps=2500,
+        steps=3000,
         lr=3e-3,
         weight_decay=0.1,
         batch_size=16,
@@ -69,7 +69,7 @@ class CharLM(Task):
         schedule="cosine",
         grad_clip=1.0,
         eval_every=250,
-        eval_limit=256,
+        eval_limit=None,
     )
 
     @property
@@ -151,8 +151,13 @@ class CharLM(Task):
         return train, test
 
     def data(self, seed: int) -> TaskData:
+        """Train: every window of the train files. Test: EVAL_WINDOWS windows of the held-out
+        files, drawn by the seed; the train accuracy is measured on EVAL_WINDOWS train windows."""
         train_files, test_files = self.split_files(seed)
-        train, test = self.windows(train_files), self.windows(test_files)
+        train, held_out = self.windows(train_files), self.windows(test_files)
+        gen = torch.Generator().manual_seed(seed)
+        test = held_out.take(torch.randperm(len(held_out), generator=gen)[:EVAL_WINDOWS].sort().values)
+        train_eval = train.take(torch.randperm(len(train), generator=gen)[:EVAL_WINDOWS].sort().values)
         chars = sum(len(p.read_bytes()) for p in self.files)
         return TaskData(
             train=train,
@@ -163,9 +168,10 @@ class CharLM(Task):
                 f"standard library ({chars:,} characters; corpus digest {self.corpus_digest()}); "
                 f"{len(test_files)} whole files held out by the seed ({', '.join(p.name for p in test_files[:6])}"
                 f"{', ...' if len(test_files) > 6 else ''}); windows of {self.n_ctx + 1} characters: "
-                f"{len(train):,} train, {len(test):,} test"
+                f"{len(train):,} train, {len(held_out):,} held out, of which {len(test)} (drawn by the seed) "
+                "are the test set"
             ),
-            train_eval=train.take(torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:TRAIN_EVAL_WINDOWS]),
+            train_eval=train_eval,
         )
 
     def card_fields(self) -> dict[str, Any]:
@@ -176,8 +182,8 @@ class CharLM(Task):
 
     def accuracy_note(self) -> str:
         return (
-            "next characters predicted correctly (argmax), over every position of the test windows "
-            f"and of {TRAIN_EVAL_WINDOWS} train windows drawn by the seed"
+            f"next characters predicted correctly (argmax), at every position of {EVAL_WINDOWS} test "
+            f"windows and of {EVAL_WINDOWS} train windows, both drawn by the seed"
         )
 
     def describe(self) -> str:

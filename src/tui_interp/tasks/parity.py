@@ -1,9 +1,12 @@
 """Parity: from a bit string "0110...1 =" predict whether it holds an odd number of ones.
 
-All 2^n strings of n bits are enumerated and split by seed. A transformer can solve parity
+All 2^n strings of n bits are enumerated and split by seed. A transformer could solve parity
 with structure (one head attends evenly to every bit, so the residual stream holds the count
-of ones, and the MLP reads that count's parity) or by memorising the training strings; weight
-decay and the amount of training data decide which it finds.
+of ones, and the MLP reads that count's parity), but gradient descent is slow to find it: in
+our short CPU runs (up to 2,000 steps) a one-layer model (12 bits, 30% or 50% of the strings,
+weight decay 1) memorised the training strings and scored below chance on the held-out ones,
+as parity's reputation for transformers predicts. It is kept as a task for studying that failure; the shipped
+generalise-or-memorise pair besides modular addition is sorting.
 """
 
 from __future__ import annotations

@@ -299,6 +299,17 @@ def train(
     )
 
 
+def round_weights(result: TrainResult, dtype: torch.dtype) -> TrainResult:
+    """Round the trained weights through `dtype` (the dtype they will be saved in) and
+    re-measure, so the reported accuracies are those of the weights that ship."""
+    with torch.no_grad():
+        for p in result.model.parameters():
+            p.copy_(p.to(dtype).float())
+    train_loss, train_acc = evaluate(result.model, result.data.train_measured)
+    test_loss, test_acc = evaluate(result.model, result.data.test)
+    return replace(result, train_acc=train_acc, test_acc=test_acc, train_loss=train_loss, test_loss=test_loss)
+
+
 def with_defaults(task: Task, **overrides: object) -> TrainConfig:
     """The task's default TrainConfig with the given (non-None) fields replaced."""
     d = task.defaults
