@@ -11,7 +11,7 @@ from rich.table import Table
 
 from tui_interp.cli import app
 from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, user_errors
-from tui_interp.cli.model_cmds import BosOpt, ModelArg, model_ref, prompt_tokens, token_rows
+from tui_interp.cli.model_cmds import BosOpt, ModelArg, load, model_ref, prompt_tokens, token_rows
 
 if TYPE_CHECKING:
     import torch
@@ -25,12 +25,6 @@ TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="How many predictio
 StreamOpt = Annotated[bool, typer.Option("--stream", help="Keep one block's weights on the device at a time (models bigger than memory).")]
 TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Target token (text, or #ID); default: the clean run's top prediction.")]
 OtherOpt = Annotated[Optional[str], typer.Option("--other", help="Second token: measure the logit difference target - other.")]
-
-
-def _load(model: Path, device: str, dtype: DtypeChoice, stream: bool = False) -> LoadedModel:
-    from tui_interp.model.loader import load_model
-
-    return load_model(model, device=device, dtype=dtype.value, stream=stream)
 
 
 def _tokens(lm: LoadedModel, prompt: str | None, tokens: str | None, bos: bool | None) -> tuple[torch.Tensor, list[int]]:
@@ -65,7 +59,7 @@ def step(
     with user_errors():
         from tui_interp.engine.stepper import Stepper
 
-        lm = _load(model, device, dtype, stream)
+        lm = load(model, device, dtype, stream)
         t, ids = _tokens(lm, prompt, tokens, bos)
         stepper = Stepper(lm.model, t)
         state = stepper.goto(to) if to is not None else stepper.run_to_end()
@@ -129,7 +123,7 @@ def ablate(
         from tui_interp.engine.ablation import ablation_effect
         from tui_interp.engine.interventions import parse_interventions
 
-        lm = _load(model, device, dtype)
+        lm = load(model, device, dtype)
         t, ids = _tokens(lm, prompt, tokens, bos)
         ivs = parse_interventions(component, lm.config, default_mode=mode)
         result = ablation_effect(lm, t, ivs, target=target, other=other, reference_prompts=reference, seed=seed, k=top_k)
@@ -177,7 +171,7 @@ def patch(
         from tui_interp.engine.patching import activation_patching
         from tui_interp.engine.targets import parse_target
 
-        lm = _load(model, device, dtype)
+        lm = load(model, device, dtype)
         tok = lm.need_tokenizer()
         c_ids, x_ids = tok.encode(clean, bos=bos), tok.encode(corrupt, bos=bos)
         from tui_interp.errors import InputError
@@ -250,7 +244,7 @@ def lens(
         from tui_interp.engine.lens import DLA_HOOKS, direct_logit_attribution, logit_lens
         from tui_interp.engine.targets import parse_target
 
-        lm = _load(model, device, dtype)
+        lm = load(model, device, dtype)
         t, ids = _tokens(lm, prompt, tokens, bos)
         with torch.inference_mode():
             _, cache = lm.model.run_with_cache(t, [h for h in DLA_HOOKS if h != "hook_pos_embed" or lm.config.positional == "learned"] + ["blocks.0.hook_resid_pre"])
@@ -314,7 +308,7 @@ def suggest(
         from tui_interp.theory import load_theory
 
         th = load_theory(theory) if theory is not None else None
-        lm = _load(model, device, dtype)
+        lm = load(model, device, dtype)
         found = suggest_head_labels(lm, th, min_score=min_score)
         written: list[str] = []
         if accept:

@@ -86,10 +86,10 @@ def inspect(model: ModelArg, json: JsonOpt = False) -> None:
     console.print(table)
 
 
-def _load(model: Path, device: str, dtype: DtypeChoice) -> LoadedModel:
+def load(model: Path, device: str, dtype: DtypeChoice, stream: bool = False) -> LoadedModel:
     from tui_interp.model.loader import load_model
 
-    return load_model(model, device=device, dtype=dtype.value)
+    return load_model(model, device=device, dtype=dtype.value, stream=stream)
 
 
 def parse_tokens(text: str) -> list[int]:
@@ -151,7 +151,7 @@ def run(
         from tui_interp.engine.ablation import reference_batch
         from tui_interp.engine.interventions import hooks_for, parse_interventions, prepare
 
-        lm = _load(model, device, dtype)
+        lm = load(model, device, dtype)
         ids, bos_how = prompt_tokens(lm, prompt, tokens, bos)
         t = torch.tensor([ids], device=lm.device)
         ivs = parse_interventions(ablate or [], lm.config)
@@ -251,7 +251,7 @@ def verify(
 
         from tui_interp.model.verify import verify as run_verify
 
-        lm = _load(model, device, dtype)
+        lm = load(model, device, dtype)
         if prompt:
             tok = lm.need_tokenizer()
             token_lists = [tok.encode(p) for p in prompt]
