@@ -217,6 +217,27 @@ def test_charlm_windows_and_file_split() -> None:
     assert torch.all(split.targets != IGNORE)
 
 
+def test_charlm_repeated_spans_only_in_train_windows() -> None:
+    task = CharLM(options={"n_ctx": 128})
+    train_files, test_files = task.split_files(0)
+    plain = task.windows(train_files)
+    data = task.data(0)
+    assert torch.equal(data.train.tokens[:, 1:], data.train.targets[:, :-1])  # still next-character targets
+    changed = (plain.tokens != data.train.tokens).any(dim=1) | (plain.targets != data.train.targets).any(dim=1)
+    assert 0.25 < float(changed.float().mean()) < 0.35
+    for i in torch.nonzero(changed).flatten()[:20].tolist():
+        text = torch.cat([data.train.tokens[i], data.train.targets[i, -1:]]).tolist()
+        # some 16-character stretch occurs twice (the copied span)
+        grams = [tuple(text[j : j + 16]) for j in range(len(text) - 15)]
+        assert len(set(grams)) < len(grams)
+    held_out = task.windows(test_files)
+    rows = {tuple(r) for r in held_out.tokens.tolist()}
+    assert all(tuple(r) in rows for r in data.test.tokens.tolist())  # test windows are plain text
+    assert len(data.test) == 128 and len(data.train_measured) == 128
+    no_repeats = CharLM(options={"n_ctx": 128, "repeat_frac": 0}).data(0)
+    assert torch.equal(no_repeats.train.tokens, plain.tokens)
+
+
 # ---- registry
 
 

@@ -30,6 +30,8 @@ from tui_interp.tasks.vocab import char_level_tokenizer
 ALPHABET = "\n" + "".join(chr(c) for c in range(32, 127))  # newline + printable ASCII: ids 0..95, [UNK] 96
 DEFAULT_CTX = 256
 DEFAULT_TEST_FRAC = 0.1
+DEFAULT_REPEAT_FRAC = 0.3  # share of train windows given a repeated span (see `with_repeats`)
+REPEAT_SPAN = (16, 64)  # inclusive range of repeated span lengths, in characters
 EVAL_WINDOWS = 128  # accuracies are measured on this many windows of each split, drawn by the seed
 
 
@@ -138,6 +140,36 @@ class CharLM(Task):
             raise InputError("the corpus has no file long enough for one window")
         return Split(torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows]))
 
+    def with_repeats(self, split: Split, frac: float, seed: int) -> Split:
+        """A copy of `split` in which a fraction `frac` of the windows (drawn by the seed) have
+        one span of their own text, 16..64 characters long, copied to a later place in the
+        window, overwriting what was there.
+
+        Source code repeats itself, but a few minutes of CPU training are too little for a
+        small model to learn in-context copying from that alone; with a repeated span in part
+        of the windows, copying pays off early and induction heads form within the budget.
+        The test windows are left untouched.
+        """
+        if not 0.0 <= frac <= 1.0:
+            raise InputError(f"repeat fraction must be in 0..1, got {frac}")
+        if frac == 0.0:
+            return split
+        gen = torch.Generator().manual_seed(seed + 7919)
+        n = len(split)
+        chosen = torch.nonzero(torch.rand(n, generator=gen) < frac).flatten()
+        text = torch.cat([split.tokens, split.targets[:, -1:]], dim=1).clone()  # [n, n_ctx + 1]
+        width = text.shape[1]
+        lo, hi = REPEAT_SPAN
+        hi = min(hi, width // 2)
+        m = len(chosen)
+        length = lo + (torch.rand(m, generator=gen) * (hi - lo + 1)).long()  # [m]
+        src = (torch.rand(m, generator=gen) * (width - 2 * length + 1)).long()  # [m]
+        room = width - length + 1 - (src + length)  # choices for the copy's start, after the source
+        dst = src + length + (torch.rand(m, generator=gen) * room).long()  # [m]
+        for i, n_chars, a, b in zip(chosen.tolist(), length.tolist(), src.tolist(), dst.tolist()):
+            text[i, b : b + n_chars] = text[i, a : a + n_chars]
+        return Split(text[:, :-1].contiguous(), text[:, 1:].contiguous())
+
     def split_files(self, seed: int) -> tuple[list[Path], list[Path]]:
         files = self.files
         frac = float(self.option("test_frac", DEFAULT_TEST_FRAC))
@@ -155,6 +187,8 @@ class CharLM(Task):
         files, drawn by the seed; the train accuracy is measured on EVAL_WINDOWS train windows."""
         train_files, test_files = self.split_files(seed)
         train, held_out = self.windows(train_files), self.windows(test_files)
+        repeat_frac = float(self.option("repeat_frac", DEFAULT_REPEAT_FRAC))
+        train = self.with_repeats(train, repeat_frac, seed)
         gen = torch.Generator().manual_seed(seed)
         test = held_out.take(torch.randperm(len(held_out), generator=gen)[:EVAL_WINDOWS].sort().values)
         train_eval = train.take(torch.randperm(len(train), generator=gen)[:EVAL_WINDOWS].sort().values)
@@ -169,7 +203,9 @@ class CharLM(Task):
                 f"{len(test_files)} whole files held out by the seed ({', '.join(p.name for p in test_files[:6])}"
                 f"{', ...' if len(test_files) > 6 else ''}); windows of {self.n_ctx + 1} characters: "
                 f"{len(train):,} train, {len(held_out):,} held out, of which {len(test)} (drawn by the seed) "
-                "are the test set"
+                f"are the test set. In {repeat_frac:.0%} of the train windows (drawn by the seed) one span "
+                f"of {REPEAT_SPAN[0]}..{REPEAT_SPAN[1]} characters is copied to a later place in the window, "
+                "so that in-context copying pays off within a short CPU run; test windows are unchanged"
             ),
             train_eval=train_eval,
         )
