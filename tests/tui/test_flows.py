@@ -127,6 +127,18 @@ async def test_prompt_then_step_forward_and_back(make_app) -> None:
         assert screen.view.name == "embed"
 
 
+async def test_clicking_a_step_goes_there(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2")
+        bar = main(app).query_one(StepBar)
+        start, end, index = next(span for span in bar._spans if span[2] == 3)
+        await pilot.click(StepBar, offset=(1 + start + 1, 0))  # 1: the bar's left padding
+        await settle(pilot)
+        assert main(app).view.name == "L1.attn"
+
+
 async def test_step_view_matches_the_model(make_app, tui_model: Path) -> None:
     """What the step view shows is the model's own computation (norms, lens, prediction)."""
     from tui_interp.model.loader import load_model
@@ -145,7 +157,7 @@ async def test_step_view_matches_the_model(make_app, tui_model: Path) -> None:
         top = int(logits[0, -1].argmax())
         assert view.prediction[0].id == top
         assert view.prediction[0].token == lm.tokenizer.token_text(top)
-        table = str(main(app).query_one(PositionsTable).render())
+        table = main(app).query_one(PositionsTable).text()
         assert "w5" in table and "w7" in table and f"{view.resid_norms[0]:.2f}" in table
 
 
@@ -157,15 +169,14 @@ async def test_attention_heatmap_labels_are_escaped(make_app) -> None:
         await press(pilot, "n")
         screen = main(app)
         heatmap = screen.query_one(AttentionHeatmap)
-        text = rendered(heatmap)
+        text = heatmap.text()
         assert MARKUP_TOKEN in text  # shown literally, not as bold markup
         assert "\x1b" not in text and "\\x1b" in text  # the escape is made visible
         pattern = screen.view.attention.pattern
         assert len(pattern) == 4 and all(abs(sum(row) - 1) < 1e-4 for row in pattern)
         assert all(v == 0 for q, row in enumerate(pattern) for v in row[q + 1 :])  # causal
         # the component tree, step table and header never see raw control characters
-        for widget in (screen.query_one(PositionsTable),):
-            assert "\x1b" not in rendered(widget)
+        assert "\x1b" not in screen.query_one(PositionsTable).text()
 
 
 async def test_long_prompt_heatmap_scrolls(make_app) -> None:
@@ -598,3 +609,24 @@ async def test_quit_asks_about_an_unsaved_theory(make_app, theory_file: Path) ->
         await pilot.press("q", "y")
         await pilot.pause()
         assert app._exit  # the app is on its way out
+
+
+async def test_no_color_is_monochrome_and_still_readable(make_app, monkeypatch) -> None:
+    import re
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3 w4")
+        await press(pilot, "n")
+        assert app.no_color
+        svg = app.export_screenshot()
+        window_chrome = {"#ff5f57", "#febc2e", "#28c840", "#c5c8c6"}
+        fills = set(re.findall(r'fill="#([0-9a-fA-F]{6})"', svg)) - {c[1:] for c in window_chrome}
+        for fill in fills:
+            r, g, b = (int(fill[i : i + 2], 16) for i in (0, 2, 4))
+            assert r == g == b, f"colour #{fill} under NO_COLOR"
+        # the attention pattern still reads: shades, not colours, carry the weights
+        text = main(app).query_one(AttentionHeatmap).text()
+        assert "██" in text and ("░░" in text or "▒▒" in text)

@@ -275,6 +275,7 @@ class Session:
         self._interventions: list[Any] = []  # engine Interventions, prepared
         self._heads: dict[int, int] = {}  # layer -> the head last focused in it
         self._reference: torch.Tensor | None = None
+        self._lens: dict[int, tuple[tuple[Prediction, ...], ...]] = {}  # step -> logit lens (of _live)
 
     # ---- opening
 
@@ -401,6 +402,7 @@ class Session:
                 live.set_interventions(interventions)
                 live.run_to_end()
             self._clean, self._live, self._interventions = clean, live, list(interventions)
+            self._lens.clear()
             self.prompt = text
             clean.goto(0)
             live.goto(0)
@@ -432,7 +434,7 @@ class Session:
         ids = [int(t) for t in live.tokens[0].tolist()]
         texts = tuple(self.token_text(t) for t in ids)
         norms = tuple(float(x) for x in live.resid_norms().tolist())
-        lens = tuple(tuple(self._pred(s) for s in row) for row in live.lens(TOP_K))
+        lens = self._lens_at(state.index)
         final = live.goto(len(live.steps) - 1).logits
         live.goto(state.index)
         prediction = self._top(final[0, -1], TOP_K)
@@ -470,6 +472,38 @@ class Session:
             effect=effect,
             interventions=tuple(str(iv) for iv in self._interventions),
         )
+
+    def _lens_at(self, index: int) -> tuple[tuple[Prediction, ...], ...]:
+        """The logit lens after step `index` at every position (cached: it is most of a step's cost)."""
+        lens = self._lens.get(index)
+        if lens is None:
+            live = self._live
+            current = live.index
+            live.goto(index)
+            lens = tuple(tuple(self._pred(s) for s in row) for row in live.lens(TOP_K))
+            live.goto(current)
+            self._lens[index] = lens
+        return lens
+
+    def prefetch(self, cancelled: Callable[[], bool] = lambda: False) -> int:
+        """Compute the logit lens of every step ahead of time, one step per hold of the model,
+        so that stepping costs only the drawing. Stops when cancelled or when the prompt or the
+        interventions change. Returns how many steps it computed."""
+        done = 0
+        live = self._live
+        if live is None:
+            return 0
+        order = list(range(live.index + 1, len(live.steps))) + list(range(0, live.index + 1))
+        for index in order:
+            if cancelled() or self._live is not live:
+                break
+            with self._model_lock():
+                if self._live is not live or index in self._lens:
+                    continue
+                self._lens_at(index)
+                done += 1
+            self._let_waiters_in()
+        return done
 
     def _effect(self, patched_logits: torch.Tensor) -> Effect:
         clean_logits = self._clean.goto(len(self._clean.steps) - 1).logits
@@ -544,6 +578,7 @@ class Session:
             new.goto(index)
             self._clean.goto(index)
             self._live, self._interventions = new, list(prepared)
+            self._lens.clear()
             return self._view(focus)
 
     def _prepare(self, interventions: list[Any], tokens: torch.Tensor) -> list[Any]:

@@ -7,8 +7,8 @@ A theme file:
 
 Keys are those of `textual.theme.Theme`; colours are anything Textual parses (`#RRGGBB`,
 `rgb(...)`, `ansi_blue` in themes with `"ansi": true`). The app's own variables
-(`heatmap-cold`, `heatmap-hot`, `bar-positive`, `bar-negative`) fall back to theme colours when a
-file leaves them out. A bad file is skipped with a message; it never stops the app.
+(`heatmap-cold`, `heatmap-hot`: the attention heatmap's ramp) fall back to the theme's background
+and accent when a file leaves them out. A bad file is skipped with a message; it never stops the app.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ FORMAT = "tui-interp.theme/1"
 DEFAULT_THEME = "dark"
 COLOUR_KEYS = ("primary", "secondary", "warning", "error", "success", "accent", "foreground", "background", "surface", "panel", "boost")
 OTHER_KEYS = {"format", "name", "description", "dark", "ansi", "luminosity_spread", "text_alpha", "variables"}
-APP_VARIABLES = ("heatmap-cold", "heatmap-hot", "bar-positive", "bar-negative")
 
 
 @dataclass(frozen=True)
@@ -33,12 +32,10 @@ class LoadedThemes:
     problems: tuple[str, ...]
 
 
-def _colour(value: object, key: str, ansi: bool) -> str:
+def _colour(value: object, key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{key}: expected a colour string, got {value!r}")
     text = value.strip()
-    if ansi and text.startswith("ansi_"):
-        return text
     colour_text = text.split()[0] if text.endswith("%") else text  # "#FFFF00 50%" is allowed in variables
     try:
         Color.parse(colour_text)
@@ -62,7 +59,7 @@ def parse_theme(doc: object, source: str = "") -> Theme:
     ansi = bool(doc.get("ansi", False))
     if "primary" not in doc:
         raise ValueError("\"primary\" colour is required")
-    colours = {k: _colour(doc[k], k, ansi) for k in COLOUR_KEYS if k in doc}
+    colours = {k: _colour(doc[k], k) for k in COLOUR_KEYS if k in doc}
     variables = doc.get("variables", {})
     if not isinstance(variables, dict):
         raise ValueError("\"variables\" must be an object of name: colour")
@@ -73,7 +70,7 @@ def parse_theme(doc: object, source: str = "") -> Theme:
         if key.endswith("-text-style"):
             clean_vars[key] = value
         else:
-            clean_vars[key] = _colour(value, f"variables.{key}", ansi)
+            clean_vars[key] = _colour(value, f"variables.{key}")
     extra = {}
     for key in ("luminosity_spread", "text_alpha"):
         if key in doc:

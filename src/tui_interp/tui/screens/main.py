@@ -157,6 +157,12 @@ class MainScreen(Screen[None]):
         if not worker.is_cancelled:
             self.post_message(m.StepReady(view))
 
+    @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
+    def run_prefetch(self) -> None:
+        """Compute the next steps' logit lens while the user reads this one."""
+        worker = get_current_worker()
+        self.session.prefetch(lambda: worker.is_cancelled)
+
     @work(thread=True, group="labels", exit_on_error=False)
     def run_labels(self, call: Callable[[], LabelsView], saved: str | None) -> None:
         try:
@@ -248,7 +254,9 @@ class MainScreen(Screen[None]):
         self._show_view(message.view)
 
     def _show_view(self, view: StepView) -> None:
-        self.view = view
+        previous, self.view = self.view, view
+        if previous is None or (previous.token_ids, previous.interventions) != (view.token_ids, view.interventions):
+            self.run_prefetch()  # a new prompt or new interventions: their steps are not computed yet
         bar = self.query_one(StepBar)
         bar.steps = view.steps
         bar.index = view.index
@@ -257,7 +265,9 @@ class MainScreen(Screen[None]):
         panel.view = view
         self.query_one(InterventionList).set_interventions(view.interventions)
         self.query_one(ComponentTree).set_ablated(view.interventions)
-        self.refresh_bindings()
+        bindings_state = (view.attention is not None, bool(view.interventions))
+        if previous is None or bindings_state != (previous.attention is not None, bool(previous.interventions)):
+            self.refresh_bindings()  # the footer redraws itself: only when what is enabled changed
 
     def on_labels_ready(self, message: m.LabelsReady) -> None:
         self.labels = message.labels
@@ -365,6 +375,11 @@ class MainScreen(Screen[None]):
         self.selected = component
         if jump and self.view is not None:
             self._jump_to(component)
+
+    def on_step_chosen(self, message: m.StepChosen) -> None:
+        index, focus = message.index, self.selected
+        if self.view is not None:
+            self.run_step(lambda: self.session.move(to=index, focus=focus))
 
     def on_intervention_removed(self, message: m.InterventionRemoved) -> None:
         index, focus = message.index, self.selected

@@ -69,16 +69,18 @@ class ComponentTree(Tree[str]):
         return True
 
     def set_labels(self, labels: dict[str, Label]) -> None:
-        self._labels = dict(labels)
-        self._relabel()
+        if labels != self._labels:
+            self._labels = dict(labels)
+            self._relabel()
 
     def set_ablated(self, interventions: tuple[str, ...]) -> None:
         ablated: dict[str, str] = {}
         for spec in interventions:
             component, _, mode = spec.partition(":")
             ablated[component.partition("@")[0]] = mode
-        self._ablated = ablated
-        self._relabel()
+        if ablated != self._ablated:
+            self._ablated = ablated
+            self._relabel()
 
     def _relabel(self) -> None:
         for component, node in self._by_id.items():

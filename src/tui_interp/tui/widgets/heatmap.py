@@ -7,10 +7,11 @@ NO_COLOR terminals too; in colour the shade is also tinted from the theme's `hea
 
 from __future__ import annotations
 
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.color import Color, ColorParseError
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_interp.model.tokenizer import display_text
@@ -18,6 +19,7 @@ from tui_interp.tui.session import Attention
 from tui_interp.tui.text import clip
 
 SHADES = " ░▒▓█"
+CELLS = [shade * 2 + " " for shade in SHADES]
 COL_LABEL_ROWS = 6  # characters of each key token written down its column
 ROW_LABEL_WIDTH = 10
 GUTTER = 4 + ROW_LABEL_WIDTH + 1  # "pos " + label + " "
@@ -29,8 +31,8 @@ class AttentionHeatmap(Widget):
     AttentionHeatmap { width: auto; height: auto; }
     """
 
-    attention: reactive[Attention | None] = reactive(None, layout=True)
-    tokens: reactive[tuple[str, ...]] = reactive(tuple, layout=True)
+    attention: reactive[Attention | None] = reactive(None)
+    tokens: reactive[tuple[str, ...]] = reactive(tuple)
 
     def get_content_width(self, container: object, viewport: object) -> int:  # type: ignore[override]
         n = len(self.attention.pattern) if self.attention else 0
@@ -59,43 +61,72 @@ class AttentionHeatmap(Widget):
             return None
         return cold, hot
 
-    def render(self) -> Text:
+    def watch_attention(self, old: Attention | None, new: Attention | None) -> None:
+        self._strips = None
+        old_n = len(old.pattern) if old else -1
+        self.refresh(layout=old_n != (len(new.pattern) if new else -1))  # same size: no new layout
+
+    def watch_tokens(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+        self._strips = None
+        self.refresh(layout=len(old) != len(new))
+
+    _strips: list[Strip] | None = None
+    _strips_key: tuple[object, ...] = ()
+
+    def render_line(self, y: int) -> Strip:
+        key = (self.app.theme, self.size.width, self.rich_style)
+        if self._strips is None or key != self._strips_key:
+            self._strips = self._build()
+            self._strips_key = key
+        if 0 <= y < len(self._strips):
+            return self._strips[y].adjust_cell_length(self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self.rich_style)
+
+    def _build(self) -> list[Strip]:
+        """Every line of the heatmap as segments: a few styles, reused (fast for 64×64)."""
         att = self.attention
+        base = self.rich_style
         if att is None:
-            return Text("")
+            return []
+        bold, dim = base + Style(bold=True), base + Style(dim=True)
+        ramp = self._ramp()
+        shade_styles = [base] + [
+            base + Style(color=ramp[0].blend(ramp[1], 0.35 + 0.65 * level / (len(SHADES) - 1)).rich_color) if ramp else base
+            for level in range(1, len(SHADES))
+        ]
         tokens = [display_text(t) for t in self.tokens]
         n = len(att.pattern)
         label_rows = self._label_rows()
-        out = Text(no_wrap=True, overflow="crop")
-        # key tokens written down their columns, then the key positions
-        for r in range(label_rows):
-            out.append(" " * GUTTER)
+        pad = Segment(" " * GUTTER, base)
+        strips: list[Strip] = []
+        for r in range(label_rows):  # key tokens written down their columns
+            cells = []
             for k in range(n):
                 shown = clip(tokens[k] if k < len(tokens) else "?", label_rows).replace(" ", "·")
-                out.append((shown[r] if r < len(shown) else " ").ljust(3), style="bold")
-            out.append("\n")
-        out.append(" " * GUTTER)
-        for k in range(n):
-            out.append(f"{k % 100:<3}", style="dim")
-        out.append("\n")
-        ramp = self._ramp()
+                cells.append((shown[r] if r < len(shown) else " ").ljust(3))
+            strips.append(Strip([pad, Segment("".join(cells), bold)]))
+        strips.append(Strip([pad, Segment("".join(f"{k % 100:<3}" for k in range(n)), dim)]))
         for q, row in enumerate(att.pattern):
             label = clip(tokens[q] if q < len(tokens) else "?", ROW_LABEL_WIDTH)
-            out.append(f"{q:>3} ", style="dim")
-            out.append(label.ljust(ROW_LABEL_WIDTH) + " ", style="bold")
+            segments = [Segment(f"{q:>3} ", dim), Segment(label.ljust(ROW_LABEL_WIDTH) + " ", bold)]
+            run_level, run = -1, []  # consecutive cells of one shade become one segment
             for v in row[:n]:
-                level = min(len(SHADES) - 1, int(round(v * (len(SHADES) - 1))))
+                level = min(len(SHADES) - 1, int(v * (len(SHADES) - 1) + 0.5))
                 if level == 0 and v > 0.02:
                     level = 1  # visible attention never renders as blank
-                cell = SHADES[level] * 2 + " "
-                if ramp is not None and level:
-                    colour = ramp[0].blend(ramp[1], 0.35 + 0.65 * v)
-                    out.append(cell, style=Style(color=colour.rich_color))
-                else:
-                    out.append(cell)
+                if level != run_level and run:
+                    segments.append(Segment("".join(run), shade_styles[run_level]))
+                    run = []
+                run_level = level
+                run.append(CELLS[level])
+            if run:
+                segments.append(Segment("".join(run), shade_styles[run_level]))
             if row:
                 top = max(range(len(row)), key=lambda k: row[k])
-                out.append(f"→ {clip(tokens[top], TAIL_TOKEN)} {row[top]:.2f}", style="dim")
-            if q < n - 1:
-                out.append("\n")
-        return out
+                segments.append(Segment(f"→ {clip(tokens[top], TAIL_TOKEN)} {row[top]:.2f}", dim))
+            strips.append(Strip(segments))
+        return strips
+
+    def text(self) -> str:
+        """The heatmap as plain text (what the terminal shows, without colours)."""
+        return "\n".join(strip.text.rstrip() for strip in self._build())

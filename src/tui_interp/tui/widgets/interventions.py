@@ -16,7 +16,12 @@ class InterventionList(OptionList):
         Binding("x,delete,backspace", "remove", "Remove intervention"),
     ]
 
+    _shown: tuple[str, ...] | None = None
+
     def set_interventions(self, interventions: tuple[str, ...]) -> None:
+        if interventions == self._shown:
+            return
+        self._shown = interventions
         highlighted = self.highlighted
         self.clear_options()
         if not interventions:

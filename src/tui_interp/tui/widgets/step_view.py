@@ -8,12 +8,15 @@ step, and the logit lens's top predictions at this depth.
 
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import HorizontalScroll, VerticalScroll
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
@@ -166,41 +169,60 @@ class PositionsTable(Widget):
     PositionsTable { height: auto; }
     """
 
-    view: reactive[StepView | None] = reactive(None, layout=True, always_update=True)
+    view: reactive[StepView | None] = reactive(None, always_update=True)
 
     def get_content_height(self, container: object, viewport: object, width: int) -> int:  # type: ignore[override]
         return 1 + (len(self.view.tokens) if self.view else 0)
 
-    def render(self) -> Text:
+    def watch_view(self, old: StepView | None, new: StepView | None) -> None:
+        self._strips = None
+        rows = (lambda v: len(v.tokens) if v else -1)
+        self.refresh(layout=rows(old) != rows(new))  # as many rows as before: no new layout
+
+    _strips: list[Strip] | None = None
+    _strips_key: tuple[object, ...] = ()
+
+    def render_line(self, y: int) -> Strip:
+        key = (self.size.width, self.rich_style)
+        if self._strips is None or key != self._strips_key:
+            self._strips = self._build(self.size.width or 80)
+            self._strips_key = key
+        if 0 <= y < len(self._strips):
+            return self._strips[y].adjust_cell_length(self.size.width, self.rich_style)
+        return Strip.blank(self.size.width, self.rich_style)
+
+    def _build(self, width: int) -> list[Strip]:
         v = self.view
-        out = Text(no_wrap=True, overflow="crop")
         if v is None:
-            return out
-        width = self.size.width or 80
+            return []
+        base = self.rich_style
+        bold, dim = base + Style(bold=True), base + Style(dim=True)
         token_w, norm_w, bar_w, tok_w = 7, 6, 4, 5
         entry_w = tok_w + 4  # "w26  .52 "
         fixed = 4 + token_w + 1 + norm_w + 1
         n_lens = max(1, min(LENS_MAX, (width - fixed - bar_w - 1) // entry_w))
-        if (width - fixed) // entry_w > n_lens:  # room to spare: no need to drop the bar
-            pass
         show_bar = width - fixed - n_lens * entry_w >= bar_w + 1
-        out.append(f"{'pos':>3} {'token':<{token_w}} {'‖resid‖':>{norm_w}} ", style="bold")
-        if show_bar:
-            out.append(" " * (bar_w + 1))
-        out.append(f"lens top {n_lens}", style="bold")
+        head = f"{'pos':>3} {'token':<{token_w}} {'‖resid‖':>{norm_w}} " + (" " * (bar_w + 1) if show_bar else "")
+        strips = [Strip([Segment(head + f"lens top {n_lens}", bold)])]
         top = max(v.resid_norms, default=0.0)
         for i, token in enumerate(v.tokens):
-            out.append("\n")
-            out.append(f"{i:>3} ", style="dim")
-            out.append(clip(display_text(token), token_w).ljust(token_w) + " ", style="bold")
             norm = v.resid_norms[i]
-            out.append(f"{norm:>{norm_w}.2f} " if norm < 1000 else f"{norm:>{norm_w}.0f} ")
+            segments = [
+                Segment(f"{i:>3} ", dim),
+                Segment(clip(display_text(token), token_w).ljust(token_w) + " ", bold),
+                Segment(f"{norm:>{norm_w}.2f} " if norm < 1000 else f"{norm:>{norm_w}.0f} ", base),
+            ]
             if show_bar:
-                out.append(bar(norm, top, bar_w) + " ")
+                segments.append(Segment(bar(norm, top, bar_w) + " ", base))
             for p in v.lens[i][:n_lens]:
-                out.append(clip(display_text(p.token), tok_w).ljust(tok_w))
-                out.append(short_prob(p.prob) + " ", style="dim")
-        return out
+                segments.append(Segment(clip(display_text(p.token), tok_w).ljust(tok_w), base))
+                segments.append(Segment(short_prob(p.prob) + " ", dim))
+            strips.append(Strip(Segment.simplify(segments)))
+        return strips
+
+    def text(self, width: int = 80) -> str:
+        """The table as plain text at `width` cells."""
+        return "\n".join(strip.text.rstrip() for strip in self._build(width))
 
 
 def short_prob(p: float) -> str:

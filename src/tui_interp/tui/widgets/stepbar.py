@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import events
 from textual.reactive import reactive
 from textual.widget import Widget
+
+from tui_interp.tui.messages import StepChosen
 
 
 class StepBar(Widget):
@@ -21,8 +24,11 @@ class StepBar(Widget):
     steps: reactive[tuple[str, ...]] = reactive(tuple)
     index: reactive[int] = reactive(-1)
 
+    _spans: list[tuple[int, int, int]] = []  # (first cell, end cell, step index) of what was drawn
+
     def render(self) -> Text:
         steps, index = self.steps, self.index
+        self._spans = []
         if not steps:
             return Text("no prompt yet: type one above and press enter", style="dim")
         counter = f"step {index + 1}/{len(steps)}  " if index >= 0 else ""
@@ -37,10 +43,21 @@ class StepBar(Widget):
                 text.append(sep, style=self.get_component_rich_style("stepbar--todo", partial=True))
             kind = "current" if i == index else "done" if i < index else "todo"
             style = self.get_component_rich_style(f"stepbar--{kind}", partial=True)
+            start = text.cell_len
             text.append(f" {steps[i]} " if kind == "current" else steps[i], style=style)
+            self._spans.append((start, text.cell_len, i))
         if hi < len(steps):
             text.append(" …", style=self.get_component_rich_style("stepbar--todo", partial=True))
         return text
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        for start, end, i in self._spans:
+            if start <= offset.x < end:
+                self.post_message(StepChosen(i))
+                return
 
     @staticmethod
     def _window(steps: tuple[str, ...], index: int, width: int, sep: int) -> tuple[int, int]:
