@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from textual.widgets import DataTable, HelpPanel, Input, TextArea
+from textual.widgets import DataTable, Input, TextArea
 from tui_pilot import ESCAPE_TOKEN, MARKUP_TOKEN, press, settle, submit_prompt
 
 from tui_interp.tui.screens.dialogs import AblateDialog, DLADialog, LabelDialog
@@ -510,7 +510,9 @@ async def test_keys_are_handled_while_a_slow_compare_runs(make_app, theory_file:
         assert screen.view.index == 1
         await pilot.press("question_mark")
         await pilot.pause()
-        assert screen.query(HelpPanel)
+        assert app.screen.__class__.__name__ == "KeysDialog"
+        await pilot.press("escape")
+        await pilot.pause()
         assert screen.comparing and not release.is_set()
         # escape cancels the comparison
         await pilot.press("escape")
@@ -557,15 +559,23 @@ async def test_every_binding_has_a_description() -> None:
             assert b.description, f"{cls.__name__}: {b.key} has no description"  # type: ignore[union-attr]
 
 
-async def test_question_mark_toggles_the_keys(make_app) -> None:
+async def test_question_mark_shows_every_key(make_app) -> None:
+    from tui_interp.tui.screens.dialogs import KeysDialog
+    from tui_interp.tui.screens.main import _key_text
+
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         main(app).query_one(ComponentTree).focus()
         await press(pilot, "question_mark")
-        assert main(app).query(HelpPanel)
+        assert isinstance(app.screen, KeysDialog)
+        text = rendered(app.screen.query_one("#keys-text"))
+        for b in MainScreen.BINDINGS:  # every key of the workbench is listed
+            assert _key_text(b.key) in text, b.key
+        for needle in ("n, →", "Next step", "a  Ablate the selected component", "^r  Compare the theory", "U  Remove all"):
+            assert needle in text, needle
         await press(pilot, "question_mark")
-        assert not main(app).query(HelpPanel)
+        assert isinstance(app.screen, MainScreen)
 
 
 async def test_keyboard_only_tour(make_app, labels_file: Path) -> None:

@@ -53,7 +53,7 @@ class InterpApp(App[None]):
             for action, title, help_text in screen.commands():
                 yield SystemCommand(title, help_text, partial(screen.run_action, action))
         for command in super().get_system_commands(screen):
-            if command.title != "Quit":  # ours asks about unsaved changes first
+            if command.title not in ("Quit", "Keys"):  # ours: asks about unsaved changes; shows every key
                 yield command
 
 

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -253,3 +253,33 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)
+
+
+class KeysDialog(ModalScreen[None]):
+    """Every key of the workbench, with what it does. ? or escape closes it."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def __init__(self, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        width = max((len(k) for k, _ in self.rows), default=4)
+        text = Text()
+        for i, (keys, what) in enumerate(self.rows):
+            if i:
+                text.append("\n")
+            if not keys:
+                text.append(what, style="bold underline")
+                continue
+            text.append(keys.rjust(width) + "  ", style="bold")
+            text.append(what)
+        with Vertical(id="dialog", classes="dialog dialog-keys"):
+            yield Static(Text("Keys", style="bold"), classes="dialog-title")
+            with VerticalScroll(id="keys-scroll"):
+                yield Static(text, id="keys-text")
+            yield Static(Text("? or esc closes · ctrl+p finds any action by name", style="dim"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

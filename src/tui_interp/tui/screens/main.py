@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, HelpPanel, Input
+from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_interp.components import parse_component
@@ -24,7 +24,15 @@ from tui_interp.errors import TuiInterpError
 from tui_interp.model.tokenizer import display_text
 from tui_interp.theory import Diagnostic
 from tui_interp.tui import messages as m
-from tui_interp.tui.screens.dialogs import AblateDialog, ConfirmDialog, DLADialog, LabelDialog, LabelInput, SaveAsDialog
+from tui_interp.tui.screens.dialogs import (
+    AblateDialog,
+    ConfirmDialog,
+    DLADialog,
+    KeysDialog,
+    LabelDialog,
+    LabelInput,
+    SaveAsDialog,
+)
 from tui_interp.tui.session import LabelsView, Session, StepView, can_ablate, step_of
 from tui_interp.tui.text import plain
 from tui_interp.tui.widgets.component_tree import ComponentTree
@@ -58,6 +66,37 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("show_keys", "Show the keys", "The key bindings of what has focus (?)"),
     ("quit", "Quit", "Leave tui-interp (q)"),
 )
+
+
+KEY_NAMES = {
+    "right": "→", "left": "←", "right_square_bracket": "]", "left_square_bracket": "[",
+    "question_mark": "?", "slash": "/", "escape": "esc", "home": "home", "end": "end",
+}
+OTHER_KEYS = (
+    ("", "Elsewhere"),
+    ("enter", "in the prompt: run it; in the tree: go to that component's step"),
+    ("space", "in the tree: expand or collapse"),
+    ("x, delete", "in the interventions list: remove the highlighted one"),
+    ("enter", "on a counterexample: load it as the prompt"),
+    ("tab", "next pane (shift+tab: previous)"),
+    ("ctrl+p", "command palette: every action by name, themes"),
+    ("ctrl+q", "quit at once"),
+)
+
+
+def _key_text(keys: str) -> str:
+    return ", ".join(KEY_NAMES.get(k, k.replace("ctrl+", "^")) for k in keys.split(","))
+
+
+def keys_table() -> list[tuple[str, str]]:
+    """(keys, what they do) for the keys panel, from the bindings and the palette's help text."""
+    by_action = {b.action: b for b in MainScreen.BINDINGS if isinstance(b, Binding)}
+    rows: list[tuple[str, str]] = [("", "Workbench")]
+    for action, title, _ in COMMANDS:
+        binding = by_action.get(action)
+        if binding is not None:
+            rows.append((_key_text(binding.key), title))
+    return rows + list(OTHER_KEYS)
 
 
 class MainScreen(Screen[None]):
@@ -540,10 +579,7 @@ class MainScreen(Screen[None]):
         self.query_one("#prompt", Input).focus()
 
     def action_show_keys(self) -> None:
-        if self.query(HelpPanel):
-            self.app.action_hide_help_panel()
-        else:
-            self.app.action_show_help_panel()
+        self.app.push_screen(KeysDialog(keys_table()))
 
     async def action_quit(self) -> None:
         panel = self.query_one(TheoryPanel)
