@@ -418,6 +418,10 @@ async def test_theory_diagnostics_compare_and_counterexample(make_app, theory_fi
         await settle(pilot)
         diag = rendered(panel.query_one("#diagnostics"))
         assert "4:" in diag and "c" in diag and panel.has_class("-errors")
+        # and the span is underlined in the editor, where it is
+        line = editor.get_line(3)
+        col = line.plain.index(" c") + 1
+        assert any(span.start <= col < span.end and "underline" in str(span.style) for span in line.spans)
         assert panel.modified
         assert screen.check_action("compare", ()) is None  # errors: no comparison
         for _ in range(4):

@@ -3,7 +3,9 @@ agreement per slice, and counterexamples that load into the step view when chose
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
+from textual.color import Color, ColorParseError
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
@@ -21,9 +23,37 @@ MAX_DIAGNOSTICS_SHOWN = 4
 
 
 class TheoryEditor(TextArea):
-    """The theory source. Posts TheoryEdited shortly after the user stops typing."""
+    """The theory source. Posts TheoryEdited shortly after the user stops typing, and
+    underlines the spans its diagnostics point at (errors and warnings)."""
 
     _timer: Timer | None = None
+    _marks: dict[int, list[tuple[int, int, bool]]] = {}  # line index -> (start, end, is_error)
+
+    def mark(self, diagnostics: list[Diagnostic]) -> None:
+        marks: dict[int, list[tuple[int, int, bool]]] = {}
+        for d in diagnostics:
+            marks.setdefault(d.line - 1, []).append((d.col - 1, max(d.end_col - 1, d.col), d.is_error))
+        if marks != self._marks:
+            self._marks = marks
+            self.refresh()
+
+    def get_line(self, line_index: int) -> Text:
+        line = super().get_line(line_index)
+        marks = self._marks.get(line_index)
+        if marks:
+            variables = self.app.theme_variables
+            for start, end, is_error in marks:
+                colour = variables.get("error" if is_error else "warning")
+                style = Style(underline=True, bold=is_error)
+                if colour:
+                    try:
+                        style += Style(color=Color.parse(colour).rich_color)
+                    except ColorParseError:
+                        pass
+                if start >= len(line.plain):  # a span at the end of the line: mark its last character
+                    start, end = max(0, len(line.plain) - 1), len(line.plain)
+                line.stylize(style, start, end)
+        return line
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         event.stop()
@@ -85,6 +115,7 @@ class TheoryPanel(Vertical):
         self.border_title = f"Theory: {clip(name, 30)}" + (" ●" if self.modified else "")
 
     def show_diagnostics(self, diagnostics: list[Diagnostic]) -> None:
+        self.editor.mark(diagnostics)
         widget = self.query_one("#diagnostics", Static)
         errors = [d for d in diagnostics if d.is_error]
         self.set_class(bool(errors), "-errors")
