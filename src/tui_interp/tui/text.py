@@ -13,14 +13,18 @@ from tui_interp.labels.display import visible
 from tui_interp.model.tokenizer import display_text
 
 
-def token(text: str) -> str:
-    """Token text (already `Tokenizer.display`-ed or raw) escaped for markup."""
-    return escape(display_text(text))
-
-
 def plain(text: str) -> str:
     """Label, path or message text: control and bidi characters made visible, markup escaped."""
     return escape(visible(display_text(text)))
+
+
+def token_label(text: str) -> str:
+    """Token text as the tables show it: terminal-safe, and a token of only spaces as ␣ (a blank
+    cell would hide it). Not escaped: for Text objects and segments, which are never markup."""
+    shown = display_text(text)
+    if shown and not shown.strip(" "):
+        return "␣" * len(shown)
+    return shown
 
 
 def clip(text: str, width: int) -> str:
@@ -30,14 +34,6 @@ def clip(text: str, width: int) -> str:
     if len(text) <= width:
         return text
     return text[: max(0, width - 1)] + "…"
-
-
-def quoted_token(text: str, width: int | None = None) -> str:
-    """A token as it is shown in tables: display form, clipped, escaped."""
-    shown = display_text(text)
-    if width is not None:
-        shown = clip(shown, width)
-    return escape(shown)
 
 
 def human_bytes(n: int) -> str:

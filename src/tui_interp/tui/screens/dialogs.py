@@ -16,7 +16,7 @@ from textual.widgets.option_list import Option
 from tui_interp.labels import Label as ComponentLabel
 from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.session import ABLATION_MODES, DLAView
-from tui_interp.tui.text import clip
+from tui_interp.tui.text import clip, token_label
 from tui_interp.tui.widgets.step_view import bar
 
 
@@ -159,7 +159,7 @@ class DLADialog(ModalScreen[str | None]):
         v = self.view
         title = Text.assemble(
             ("Direct logit attribution to ", "bold"),
-            (clip(display_text(v.target.token), 16), "bold reverse"),
+            (clip(token_label(v.target.token), 16), "bold reverse"),
             f"  logit {v.logit:.3f} = Σ below + bias {v.bias:.3f}",
         )
         if v.interventions:

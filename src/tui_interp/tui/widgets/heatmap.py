@@ -16,7 +16,7 @@ from textual.widget import Widget
 
 from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.session import Attention
-from tui_interp.tui.text import clip
+from tui_interp.tui.text import clip, token_label
 
 SHADES = " ░▒▓█"
 CELLS = [shade * 2 + " " for shade in SHADES]
@@ -94,7 +94,7 @@ class AttentionHeatmap(Widget):
             base + Style(color=ramp[0].blend(ramp[1], 0.35 + 0.65 * level / (len(SHADES) - 1)).rich_color) if ramp else base
             for level in range(1, len(SHADES))
         ]
-        tokens = [display_text(t) for t in self.tokens]
+        tokens = [token_label(t) for t in self.tokens]
         n = len(att.pattern)
         label_rows = self._label_rows()
         pad = Segment(" " * GUTTER, base)
@@ -102,7 +102,7 @@ class AttentionHeatmap(Widget):
         for r in range(label_rows):  # key tokens written down their columns
             cells = []
             for k in range(n):
-                shown = clip(tokens[k] if k < len(tokens) else "?", label_rows).replace(" ", "·")
+                shown = clip(tokens[k] if k < len(tokens) else "?", label_rows).replace(" ", "·")  # spaces inside a token
                 cells.append((shown[r] if r < len(shown) else " ").ljust(3))
             strips.append(Strip([pad, Segment("".join(cells), bold)]))
         strips.append(Strip([pad, Segment("".join(f"{k % 100:<3}" for k in range(n)), dim)]))

@@ -23,7 +23,7 @@ from textual.widgets import Static
 from tui_interp.labels import Label
 from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.session import Prediction, StepView
-from tui_interp.tui.text import clip
+from tui_interp.tui.text import clip, token_label
 from tui_interp.tui.widgets.heatmap import AttentionHeatmap
 
 BAR_WIDTH = 10
@@ -41,7 +41,7 @@ def bar(value: float, top: float, width: int = BAR_WIDTH) -> str:
 
 
 def tok(p: Prediction, width: int = 10) -> str:
-    return clip(display_text(p.token), width)
+    return clip(token_label(p.token), width)
 
 
 def pct(p: float) -> str:
@@ -110,7 +110,7 @@ class StepPanel(StepScroll):
             focus_title.display = wrap.display = True
             neurons.display = False
         elif v.neurons:
-            focus_title.update(Text(f"Top neurons of {v.name} at position {v.position} ({clip(display_text(v.tokens[v.position]), 12)})"))
+            focus_title.update(Text(f"Top neurons of {v.name} at position {v.position} ({clip(token_label(v.tokens[v.position]), 12)})"))
             neurons.update(self._neurons(v))
             focus_title.display = neurons.display = True
             wrap.display = False
@@ -209,13 +209,13 @@ class PositionsTable(Widget):
             norm = v.resid_norms[i]
             segments = [
                 Segment(f"{i:>3} ", dim),
-                Segment(clip(display_text(token), token_w).ljust(token_w) + " ", bold),
+                Segment(clip(token_label(token), token_w).ljust(token_w) + " ", bold),
                 Segment(f"{norm:>{norm_w}.2f} " if norm < 1000 else f"{norm:>{norm_w}.0f} ", base),
             ]
             if show_bar:
                 segments.append(Segment(bar(norm, top, bar_w) + " ", base))
             for p in v.lens[i][:n_lens]:
-                segments.append(Segment(clip(display_text(p.token), tok_w).ljust(tok_w), base))
+                segments.append(Segment(clip(token_label(p.token), tok_w).ljust(tok_w), base))
                 segments.append(Segment(short_prob(p.prob) + " ", dim))
             strips.append(Strip(Segment.simplify(segments)))
         return strips
