@@ -644,3 +644,25 @@ async def test_no_color_is_monochrome_and_still_readable(make_app, monkeypatch) 
         # the attention pattern still reads: shades, not colours, carry the weights
         text = main(app).query_one(AttentionHeatmap).text()
         assert "██" in text and ("░░" in text or "▒▒" in text)
+
+
+async def test_claims_are_checked_against_the_model_and_the_labels(make_app, tmp_path: Path) -> None:
+    theory = tmp_path / "claims.theory"
+    theory.write_text(
+        'input a: int in 0..9\nprompt "w{a} w{a + 1}"\nexpect "w" + str(a + 2)\n'
+        'claim label L0.H1 "copies"\n'
+        'claim label L0.H2 "copies"\n'
+        "claim attends L0.H0 from -1 to 0 above 0.0\n"
+    )
+    app = make_app(theory_path=theory)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        screen.run_labels(lambda: screen.session.save_label("L0.H1", "copies"), "L0.H1")
+        await settle(pilot)
+        await press(pilot, "ctrl+r")
+        text = rendered(screen.query_one("#agreement"))
+        assert "Claims: 2 of 3 hold" in text
+        assert '✓ label L0.H1 "copies"' in text  # read from the label store the app is bound to
+        assert '✗ label L0.H2 "copies"' in text
+        assert "✓ attends L0.H0 from -1 to 0 above 0.0" in text

@@ -178,9 +178,10 @@ class SliceResult:
 @dataclass(frozen=True)
 class ClaimResult:
     text: str
-    status: str
+    status: str  # holds, fails, unchecked
     value: float | None
-    threshold: float | None
+    threshold: str | None  # e.g. "below 0.5"
+    detail: str = ""  # how it was measured, or why it could not be
 
 
 @dataclass(frozen=True)
@@ -682,7 +683,7 @@ class Session:
 
         theory = parse_theory(text, str(self.theory_path) if self.theory_path else None)
         lm = self._need_model()
-        options: dict[str, Any] = {"seed": seed, "cancel": cancelled or (lambda: False)}
+        options: dict[str, Any] = {"seed": seed, "cancel": cancelled or (lambda: False), "labels": self.store}
         if limit is not None:
             options["limit"] = limit
         events = iter_compare(lm, theory, **options)
@@ -761,7 +762,7 @@ def _compare_view(result: Any) -> CompareView:
     )
     slices = tuple(SliceResult(s.name, s.n, s.agreement) for s in result.slices)
     claims = tuple(
-        ClaimResult(str(c.get("text", "")), str(c.get("status", "")), c.get("value"), c.get("threshold"))
+        ClaimResult(str(c.get("text", "")), str(c.get("status", "")), c.get("value"), c.get("threshold"), str(c.get("detail") or ""))
         for c in result.claims
     )
     return CompareView(

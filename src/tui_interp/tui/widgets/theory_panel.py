@@ -141,7 +141,8 @@ class TheoryPanel(Vertical):
         bar = self.query_one("#compare-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(info.total, 1), progress=info.done)
-        phase = {"prepare": "preparing", "compare": "comparing", "search": "searching", "done": "done"}.get(info.phase, info.phase)
+        phase = {"prepare": "preparing", "compare": "comparing", "search": "searching", "claims": "claims",
+                 "done": "done"}.get(info.phase, info.phase)
         self.query_one("#compare-phase", Static).update(phase)
 
     def comparing(self, running: bool) -> None:
@@ -173,9 +174,17 @@ class TheoryPanel(Vertical):
             else:
                 text.append(f"{100 * sl.agreement:.2f}%", style="bold")
             text.append(f" of {sl.n:,}", style="dim")
+        if result.claims:
+            holding = sum(c.status == "holds" for c in result.claims)
+            text.append(f"\nClaims: {holding} of {len(result.claims)} hold", style="bold")
         for c in result.claims:
-            value = "" if c.value is None else f" {c.value:.3g}"
-            text.append(f"\n  claim {clip(display_text(c.text), 30)}: {display_text(c.status)}{value}")
+            mark = {"holds": "✓", "fails": "✗"}.get(c.status, "?")
+            text.append(f"\n  {mark} ", style="bold")
+            text.append(clip(display_text(c.text.removeprefix("claim ")), 48))
+            if c.value is not None:
+                text.append(f": {c.value:.3g}", style="bold")
+            if c.status == "unchecked" and c.detail:
+                text.append(f" ({clip(display_text(c.detail), 60)})", style="dim")
         n_search = sum(cx.found_by == "search" for cx in result.counterexamples)
         if result.counterexamples:
             found = f", {n_search} more found by search" if n_search else ""
