@@ -114,6 +114,7 @@ class StepView:
     neurons: tuple[Neuron, ...] = ()
     effect: Effect | None = None
     interventions: tuple[str, ...] = ()
+    run: int = 0  # which forward pass this is a view of: changes with the prompt or the interventions
 
     @property
     def kind(self) -> str:
@@ -277,6 +278,7 @@ class Session:
         self._heads: dict[int, int] = {}  # layer -> the head last focused in it
         self._reference: torch.Tensor | None = None
         self._lens: dict[int, tuple[tuple[Prediction, ...], ...]] = {}  # step -> logit lens (of _live)
+        self._run = 0  # counts the forward passes (_live) this session has had
 
     # ---- opening
 
@@ -404,6 +406,7 @@ class Session:
                 live.run_to_end()
             self._clean, self._live, self._interventions = clean, live, list(interventions)
             self._lens.clear()
+            self._run += 1
             self.prompt = text
             clean.goto(0)
             live.goto(0)
@@ -472,6 +475,7 @@ class Session:
             neurons=neurons,
             effect=effect,
             interventions=tuple(str(iv) for iv in self._interventions),
+            run=self._run,
         )
 
     def _lens_at(self, index: int) -> tuple[tuple[Prediction, ...], ...]:
@@ -580,6 +584,7 @@ class Session:
             self._clean.goto(index)
             self._live, self._interventions = new, list(prepared)
             self._lens.clear()
+            self._run += 1
             return self._view(focus)
 
     def _prepare(self, interventions: list[Any], tokens: torch.Tensor) -> list[Any]:

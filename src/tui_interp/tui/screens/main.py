@@ -294,7 +294,7 @@ class MainScreen(Screen[None]):
 
     def _show_view(self, view: StepView) -> None:
         previous, self.view = self.view, view
-        if previous is None or (previous.token_ids, previous.interventions) != (view.token_ids, view.interventions):
+        if previous is None or previous.run != view.run:
             self.run_prefetch()  # a new prompt or new interventions: their steps are not computed yet
         bar = self.query_one(StepBar)
         bar.steps = view.steps
