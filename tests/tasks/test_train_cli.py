@@ -43,9 +43,12 @@ def test_train_writes_a_loadable_checkpoint_with_card_and_theory(tmp_path: Path)
     assert 'prompt "{a} {b} ="' in theory and "expect (a + b) % 113" in theory
 
 
+SMALL = ("--task-option", "p=11")  # 121 pairs: the same code path in a fraction of the time
+
+
 def test_train_is_reproducible_from_the_command_in_the_card(tmp_path: Path) -> None:
-    first = _train(tmp_path / "a")
-    second = _train(tmp_path / "b")
+    first = _train(tmp_path / "a", *SMALL)
+    second = _train(tmp_path / "b", *SMALL)
     a = load_file(str(tmp_path / "a" / "model.safetensors"))
     b = load_file(str(tmp_path / "b" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -61,7 +64,7 @@ def test_train_human_output(tmp_path: Path) -> None:
 
 
 def test_float16_weights(tmp_path: Path) -> None:
-    doc = _train(tmp_path / "h", "--dtype", "float16")
+    doc = _train(tmp_path / "h", "--dtype", "float16", *SMALL)
     assert doc["dtype"] == "float16" and open_checkpoint(tmp_path / "h").dtype == "float16"
     assert doc["size_bytes"] == 2 * doc["n_params"]
 
@@ -74,7 +77,7 @@ def test_existing_output_is_not_replaced_without_force(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "not empty" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert (out / "keep.txt").exists()
-    doc = _train(out, "--force")
+    doc = _train(out, "--force", *SMALL)
     assert "keep.txt" not in doc["files"] and not (out / "keep.txt").exists()
 
 
