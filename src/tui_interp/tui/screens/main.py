@@ -100,7 +100,7 @@ def keys_table() -> list[tuple[str, str]]:
 
 
 class MainScreen(Screen[None]):
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-narrow"), (120, "-wide")]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n,right", "step(1)", "Next", key_display="n"),
@@ -436,7 +436,7 @@ class MainScreen(Screen[None]):
             self.action_compare()
 
     def on_counterexample_chosen(self, message: m.CounterexampleChosen) -> None:
-        if self.has_class("-narrow"):
+        if not self.has_class("-wide"):
             self.remove_class("-theory")
         self._submit_prompt(message.prompt)
         self.query_one(StepPanel).focus()
@@ -550,7 +550,7 @@ class MainScreen(Screen[None]):
         panel = self.query_one(TheoryPanel)
         if not self.has_class("-theory"):
             self.add_class("-theory")
-            if self.has_class("-narrow"):
+            if not self.has_class("-wide"):
                 panel.editor.focus()  # what had focus is hidden now
         self.comparing = True
         panel.comparing(True)

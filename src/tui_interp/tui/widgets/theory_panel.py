@@ -201,7 +201,7 @@ class TheoryPanel(Vertical):
                 Text(clip(display_text(cx.input), 24) + ("*" if cx.found_by == "search" else "")),
                 Text(clip(display_text(cx.expected), 10)),
                 Text(clip(display_text(cx.got), 10)),
-                f"{cx.p_expected:.3f}",
+                f"{cx.p_expected:.3f}" if cx.p_expected >= 0.001 else f"{cx.p_expected:.0e}",
                 key=str(i),
             )
         table.display = bool(result.counterexamples)
