@@ -85,3 +85,16 @@ def test_cli_reports_claims_and_fails_on_them(tmp_path: Path) -> None:
     assert label["component"] == "L0.mlp" and label["evidence"][0]["claim"] == "needs L0.mlp"
     f.write_text(HEADER + "claim needs L0.mlp\n")
     assert runner.invoke(app, ["compare", str(model), str(f), "--min-agreement", "0.9"]).exit_code == 0
+
+
+def test_memorised_model_counterexamples_are_real_and_answered() -> None:
+    """The context (3 tokens) is full at the answer: the answer is still generated and rechecked."""
+    import torch
+
+    memorised = load_model(ROOT / "sample_models" / "modadd-memorized", device="cpu")
+    result = compare(memorised, parse_theory(HEADER), search=False)
+    assert result.agreement < 0.7 and result.n_failures > 3000
+    for o in result.counterexamples[:20]:
+        ids = memorised.tokenizer.encode(o.prompt)
+        got = memorised.tokenizer.decode([int(memorised.model(torch.tensor([ids]))[0, -1].argmax())])
+        assert o.got == got != o.expected

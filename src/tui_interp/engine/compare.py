@@ -212,7 +212,7 @@ def _generate(lm: LoadedModel, items: Sequence[_Item], outcomes: Sequence[Outcom
             chunk = idxs[start : start + max(1, MAX_BATCH_TOKENS // (plen + clen))]
             tokens = torch.tensor([items[i].prompt_ids for i in chunk], device=lm.device)
             for _ in range(clen):
-                if tokens.shape[1] >= lm.model.cfg.n_ctx:
+                if tokens.shape[1] > lm.model.cfg.n_ctx:  # the model cannot read this many tokens
                     break
                 resid = lm.model(tokens, stop_at_layer=lm.model.cfg.n_layers)
                 nxt = lm.model.unembed(resid[:, -1:])[:, 0].argmax(-1)  # [batch]
