@@ -10,6 +10,7 @@ UI-free: imported by the CLI before textual is.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from tui_interp.errors import CheckpointError
@@ -26,6 +27,7 @@ def _roots() -> list[Path]:
         roots.append(Path(env).expanduser())
     here = Path(__file__).resolve().parent
     roots.extend(here.parents)
+    roots.append(Path(sys.prefix) / "share" / "tui-interp")  # a non-editable install's data files
     return roots
 
 
