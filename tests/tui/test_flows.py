@@ -666,3 +666,31 @@ async def test_claims_are_checked_against_the_model_and_the_labels(make_app, tmp
         assert '✓ label L0.H1 "copies"' in text  # read from the label store the app is bound to
         assert '✗ label L0.H2 "copies"' in text
         assert "✓ attends L0.H0 from -1 to 0 above 0.0" in text
+
+
+# ---- suggested labels (issue 8): one key to accept
+
+
+async def test_suggested_head_labels_are_accepted_in_one_key(tmp_path: Path) -> None:
+    from tui_interp.tui.app import create_app
+    from tui_interp.tui.screens.dialogs import SuggestDialog
+
+    model = Path(__file__).resolve().parents[2] / "sample_models" / "induction-2l"
+    labels = tmp_path / "labels.json"
+    app = create_app(model, labels_path=labels)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        main(app).query_one(ComponentTree).focus()  # keys typed in the prompt box are text
+        await pilot.press("s")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, SuggestDialog)
+        best = dialog.suggestions[0]
+        assert best.name == "induction head" and best.score > 0.9
+        assert "previous-token head" in {s.name for s in dialog.suggestions}
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)
+        [label] = json.loads(labels.read_text())["labels"]
+        assert (label["component"], label["name"]) == (best.component, "induction head")
+        assert label["tags"] == ["suggested"] and label["evidence"][0]["value"] > 0.9

@@ -6,6 +6,8 @@ backlog collapses to the newest one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 from tui_interp.theory import Diagnostic
@@ -82,6 +84,14 @@ class AttributionReady(Message):
     def __init__(self, view: DLAView) -> None:
         super().__init__()
         self.view = view
+
+
+class SuggestionsReady(Message):
+    """Suggested head labels, best first."""
+
+    def __init__(self, suggestions: tuple[Any, ...]) -> None:
+        super().__init__()
+        self.suggestions = suggestions
 
 
 class CoreError(Message):

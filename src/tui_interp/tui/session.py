@@ -26,6 +26,8 @@ from tui_interp.errors import InputError, TuiInterpError
 if TYPE_CHECKING:
     import torch
 
+    from tui_interp.engine.suggest import Suggestion
+
     from tui_interp.labels import Label, LabelStore
     from tui_interp.model.checkpoint import Checkpoint
     from tui_interp.model.loader import LoadedModel
@@ -354,6 +356,29 @@ class Session:
         """Label a component (replacing its name, note and tags); written to disk at once."""
         store = self._need_store()
         change = store.add(component, name, note=note, tags=tags, replace_all=True)
+        snap = change.snapshot
+        return LabelsView({str(l.component): l for l in snap.labels}, str(snap.path), tuple(change.warnings))
+
+    def suggest_labels(self, theory_text: str | None = None) -> tuple[Suggestion, ...]:
+        """Head labels suggested from attention patterns (on the theory's prompts when it parses)."""
+        from tui_interp.engine.suggest import suggest_head_labels
+        from tui_interp.theory import parse_theory
+
+        theory = None
+        if theory_text and theory_text.strip():
+            try:
+                theory = parse_theory(theory_text)
+            except TuiInterpError:
+                theory = None  # an unfinished theory: measure on the repeated-token probe only
+        with self._model_lock():
+            found = suggest_head_labels(self._need_model(), theory)
+        return tuple(found)
+
+    def accept_suggestion(self, suggestion: Suggestion) -> LabelsView:
+        """Label the suggestion's head with its name, tagged `suggested`, the score as evidence."""
+        store = self._need_store()
+        evidence = suggestion.evidence(f"tui-interp suggest {self._need_checkpoint().path}")
+        change = store.add(suggestion.component, suggestion.name, tags=["suggested"], evidence=[evidence])
         snap = change.snapshot
         return LabelsView({str(l.component): l for l in snap.labels}, str(snap.path), tuple(change.warnings))
 

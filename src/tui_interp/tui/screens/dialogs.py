@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.text import Text
 from textual import on
@@ -190,6 +191,51 @@ class DLADialog(ModalScreen[str | None]):
     def _selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
         self.dismiss(event.row_key.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SuggestDialog(ModalScreen[Any]):
+    """Suggested head labels with their scores; enter accepts the highlighted one (one key)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Close")]
+
+    def __init__(self, suggestions: tuple[Any, ...], labels: dict[str, ComponentLabel]) -> None:
+        super().__init__()
+        self.suggestions = suggestions
+        self.labels = labels
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog dialog-wide"):
+            yield Static(Text("Suggested head labels", style="bold"), classes="dialog-title")
+            if self.suggestions:
+                yield DataTable(id="suggest-table", cursor_type="row", zebra_stripes=True)
+                yield Static(Text("enter labels the head with the suggestion · esc closes", style="dim"))
+            else:
+                yield Static(Text("No head matches a known pattern (previous token, induction, first token, "
+                                  "self, attends to an input) with a score of 0.5 or more."))
+
+    def on_mount(self) -> None:
+        if not self.suggestions:
+            return
+        table: DataTable[str | Text] = self.query_one(DataTable)
+        table.add_columns("head", "suggestion", "score", "current label")
+        for i, s in enumerate(self.suggestions):
+            label = self.labels.get(s.component)
+            table.add_row(
+                s.component,
+                Text(clip(display_text(s.name), 28)),
+                f"{s.score:.2f}",
+                Text(clip(display_text(label.name), 24)) if label else "",
+                key=str(i),
+            )
+        table.focus()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.dismiss(self.suggestions[int(str(event.row_key.value))])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,6 +28,7 @@ from tui_interp.tui.screens.dialogs import (
     AblateDialog,
     ConfirmDialog,
     DLADialog,
+    SuggestDialog,
     KeysDialog,
     LabelDialog,
     LabelInput,
@@ -59,6 +60,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("clear_interventions", "Remove all interventions", "Back to the clean model (U)"),
     ("label", "Label the selected component", "Name, note and tags, saved at once (l)"),
     ("dla", "Direct logit attribution", "Each component's direct effect on the prediction (d)"),
+    ("suggest", "Suggest head labels", "Match each head's attention to known patterns; enter accepts one (s)"),
     ("toggle_theory", "Show or hide the theory panel", "The theory editor and comparison (t, ctrl+t)"),
     ("compare", "Compare the theory with the model", "Run the theory over its domain (ctrl+r)"),
     ("cancel_compare", "Cancel the comparison", "Stop the running comparison (escape)"),
@@ -114,6 +116,7 @@ class MainScreen(Screen[None]):
         Binding("U", "clear_interventions", "Clear ablations", show=False),
         Binding("l", "label", "Label"),
         Binding("d", "dla", "DLA"),
+        Binding("s", "suggest", "Suggest labels", show=False),
         Binding("t,ctrl+t", "toggle_theory", "Theory", key_display="t"),  # ctrl+t works from the editor too
         Binding("ctrl+r", "compare", "Compare", key_display="^r"),
         Binding("ctrl+s", "save_theory", "Save theory", show=False),
@@ -215,6 +218,13 @@ class MainScreen(Screen[None]):
             self.post_message(m.AttributionReady(self.session.dla()))
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e)))
+
+    @work(thread=True, exclusive=True, group="suggest", exit_on_error=False)
+    def run_suggest(self, theory_text: str) -> None:
+        try:
+            self.post_message(m.SuggestionsReady(self.session.suggest_labels(theory_text)))
+        except TuiInterpError as e:
+            self.post_message(m.CoreError(str(e), title="Suggestions"))
 
     @work(thread=True, exclusive=True, group="diagnostics", exit_on_error=False)
     def run_check(self, text: str) -> None:
@@ -358,6 +368,15 @@ class MainScreen(Screen[None]):
 
         self.app.push_screen(DLADialog(message.view, self.labels.labels), chosen)
 
+    def on_suggestions_ready(self, message: m.SuggestionsReady) -> None:
+        session = self.session
+
+        def chosen(suggestion: Any) -> None:
+            if suggestion is not None:
+                self.run_labels(lambda: session.accept_suggestion(suggestion), suggestion.component)
+
+        self.app.push_screen(SuggestDialog(message.suggestions, self.labels.labels), chosen)
+
     def on_core_error(self, message: m.CoreError) -> None:
         self.notify(plain(message.message), title=message.title, severity="error", timeout=8)
 
@@ -455,6 +474,8 @@ class MainScreen(Screen[None]):
             return (has_view and self.view is not None and bool(self.view.interventions)) or None
         if action == "dla":
             return has_view or None
+        if action == "suggest":
+            return (self.loaded and self.session.store is not None) or None
         if action == "label":
             return (self.selected is not None and self.session.store is not None) or None
         if action == "compare":
@@ -532,6 +553,10 @@ class MainScreen(Screen[None]):
     def action_dla(self) -> None:
         if self.view is not None:
             self.run_dla()
+
+    def action_suggest(self) -> None:
+        self.notify("measuring attention patterns...", timeout=2)
+        self.run_suggest(self._theory_text())
 
     def action_toggle_theory(self) -> None:
         self.toggle_class("-theory")
