@@ -192,9 +192,7 @@ def check_claims(ctx: ClaimContext) -> list[ClaimResult]:
     for claim in ctx.theory.claims:
         try:
             results.append(_check(claim, ctx, means_cache))
-        except _Unchecked as e:
-            results.append(ClaimResult(claim, "unchecked", detail=str(e)))
-        except TuiInterpError as e:
+        except TuiInterpError as e:  # _Unchecked, or e.g. a component this model lacks
             results.append(ClaimResult(claim, "unchecked", detail=str(e)))
     return results
 
@@ -220,8 +218,9 @@ def _check(claim: Claim, ctx: ClaimContext, means_cache: dict[Site, torch.Tensor
         return ClaimResult(claim, status, value, str(claim.threshold), f"agreement {value:.2%} when {what} (over {ctx.n_inputs:,} inputs)",
                            [str(c) for c in comps])
     if isinstance(claim, AttendsClaim):
-        (head,) = resolve_components(claim.head.text, lm.config) or [None]
-        if head is None or head.kind != "head":
+        heads = resolve_components(claim.head.text, lm.config)
+        head = heads[0]
+        if len(heads) != 1 or head.kind != "head":
             raise _Unchecked(f"{claim.head.text} is not an attention head")
         value, n = _attention_between(ctx, head, claim.source, claim.target)
         status = "holds" if claim.threshold.holds(value) else "fails"
@@ -229,7 +228,10 @@ def _check(claim: Claim, ctx: ClaimContext, means_cache: dict[Site, torch.Tensor
                            f"mean attention of {head} from {_pos_text(claim.source)} to {_pos_text(claim.target)} over {n:,} inputs",
                            [str(head)])
     if isinstance(claim, LabelClaim):
-        (c,) = resolve_components(claim.component.text, lm.config)
+        components = resolve_components(claim.component.text, lm.config)
+        if len(components) != 1:
+            raise _Unchecked(f"{claim.component.text} names {len(components)} components; a label claim names one")
+        c = components[0]
         if ctx.labels is None:
             raise _Unchecked("no label store")
         label = ctx.labels.read().get(c)

@@ -111,11 +111,11 @@ class Intervention:
             x = x.clone()
             if mode == "zero":
                 x[sel] = 0
+            elif value is None:  # unreachable: hooks() refuses interventions that need a reference
+                raise InputError(f"{self}: no {mode} values for {site.hook}")
             elif mode == "mean":
-                assert value is not None  # guaranteed by needs_reference
                 x[sel] = value.to(x.dtype)  # [d] for the site: broadcasts over batch and positions
             else:  # resample, patch: a full activation of the same shape (batch 1 broadcasts)
-                assert value is not None
                 if value.shape[1:] != x.shape[1:]:
                     raise InputError(f"{self}: source activations have shape {tuple(value.shape)}, the run has {tuple(x.shape)}")
                 src = value.to(x.dtype).expand_as(x) if value.shape[0] == 1 else value.to(x.dtype)

@@ -138,9 +138,8 @@ class Stepper:
             while first > 0 and self._states[first - 1] is None:
                 first -= 1
             for j in range(first, i + 1):
-                self._states[j] = self._compute(j)
-            state = self._states[i]
-        assert state is not None
+                state = self._compute(j)
+                self._states[j] = state
         return state
 
     @torch.inference_mode()

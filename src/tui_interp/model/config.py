@@ -75,8 +75,8 @@ class ModelConfig:
         need(self.act_fn in ACTIVATIONS, f"unsupported activation {self.act_fn!r} (supported: {', '.join(ACTIVATIONS)})")
         need(self.norm_eps > 0, f"norm epsilon must be positive, got {self.norm_eps!r}")
         if self.positional == "rotary":
-            need(self.rope is not None, "rotary positions need rope parameters")
-            assert self.rope is not None
+            if self.rope is None:
+                raise ConfigError(f"invalid {self.architecture} config: rotary positions need rope parameters")
             need(0 < self.rope.rotary_dim <= self.d_head and self.rope.rotary_dim % 2 == 0,
                  f"rotary dim {self.rope.rotary_dim} must be even and in 1..d_head ({self.d_head})")
             need(self.rope.theta > 0, f"rope theta must be positive, got {self.rope.theta!r}")
