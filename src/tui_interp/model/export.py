@@ -341,7 +341,9 @@ def _check_tokenizer(text: str, vocab_size: int) -> None:
 
     try:
         tok = HFTokenizer.from_str(text)
-    except Exception as e:  # `tokenizers` raises a bare Exception for a malformed document
+    except Exception as e:
+        if type(e) is not Exception:  # `tokenizers` reports a malformed document as a bare Exception
+            raise
         raise CheckpointError(f"tokenizer_json is not a valid tokenizer: {str(e).splitlines()[0] if str(e) else e}") from e
     n = tok.get_vocab_size(with_added_tokens=True)
     if n > vocab_size:
