@@ -191,11 +191,9 @@ def _score(
             p_expected = lp_expected.sum(-1).exp()
             agree = margin > 0
             batch = []
-            for row, i in enumerate(chunk):
+            for i, ok, p, mg in zip(chunk, agree.tolist(), p_expected.tolist(), margin.tolist()):
                 ev = items[i].ev
-                ok = bool(agree[row])
-                batch.append((i, Outcome(ev.input, ev.prompt, ev.expected_text, ev.expected_text if ok else None, ok,
-                                         float(p_expected[row]), float(margin[row]), ev.slices)))
+                batch.append((i, Outcome(ev.input, ev.prompt, ev.expected_text, ev.expected_text if ok else None, ok, p, mg, ev.slices)))
             yield batch
 
 
