@@ -294,8 +294,8 @@ def iter_compare(
         found_by_search=len(found),
         seconds=time.perf_counter() - t0,
         claims=[r.to_json() for r in claim_results],
+        claim_results=claim_results,
     )
-    result.claim_results = claim_results
     yield Progress("done", len(outcomes), len(outcomes), n_agree, result.n_failures)
     yield result
 
