@@ -224,7 +224,7 @@ def test_charlm_repeated_spans_only_in_train_windows() -> None:
     data = task.data(0)
     assert torch.equal(data.train.tokens[:, 1:], data.train.targets[:, :-1])  # still next-character targets
     changed = (plain.tokens != data.train.tokens).any(dim=1) | (plain.targets != data.train.targets).any(dim=1)
-    assert 0.25 < float(changed.float().mean()) < 0.35
+    assert 0.45 < float(changed.float().mean()) < 0.55
     for i in torch.nonzero(changed).flatten()[:20].tolist():
         text = torch.cat([data.train.tokens[i], data.train.targets[i, -1:]]).tolist()
         # some 16-character stretch occurs twice (the copied span)
@@ -233,7 +233,7 @@ def test_charlm_repeated_spans_only_in_train_windows() -> None:
     held_out = task.windows(test_files)
     rows = {tuple(r) for r in held_out.tokens.tolist()}
     assert all(tuple(r) in rows for r in data.test.tokens.tolist())  # test windows are plain text
-    assert len(data.test) == 128 and len(data.train_measured) == 128
+    assert len(data.test) == 256 and len(data.train_measured) == 256  # 32,768 characters each
     no_repeats = CharLM(options={"n_ctx": 128, "repeat_frac": 0}).data(0)
     assert torch.equal(no_repeats.train.tokens, plain.tokens)
 

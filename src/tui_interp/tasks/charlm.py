@@ -3,8 +3,9 @@
 The corpus is every top-level module of the running Python's standard library that is plain
 ASCII without tabs (so one token per character, over 95 printable characters and newline).
 Whole files go to train or test, chosen by the seed; each file becomes windows of n_ctx + 1
-characters. Code repeats itself (identifiers, `self.`, indentation), which is what induction
-heads feed on, so a small model trained for minutes already shows them.
+characters (64 by default). Half of the train windows also carry a random string twice (see
+`CharLM.with_repeats`), so that in-context copying, and with it induction heads, is learnt
+within a few minutes of CPU; the test windows are plain source.
 
 The corpus depends on the Python version; `corpus_digest` identifies it, and the model card
 records both, so a re-measurement can tell whether it sees the same text.
@@ -28,11 +29,11 @@ from tui_interp.tasks.base import Split, Task, TaskData, TrainDefaults
 from tui_interp.tasks.vocab import char_level_tokenizer
 
 ALPHABET = "\n" + "".join(chr(c) for c in range(32, 127))  # newline + printable ASCII: ids 0..95, [UNK] 96
-DEFAULT_CTX = 256
+DEFAULT_CTX = 64  # short: induction heads form within minutes at 64 characters, not at 256
 DEFAULT_TEST_FRAC = 0.1
-DEFAULT_REPEAT_FRAC = 0.3  # share of train windows given a repeated span (see `with_repeats`)
+DEFAULT_REPEAT_FRAC = 0.5  # share of train windows given a repeated random span (see `with_repeats`)
 REPEAT_SPAN = (16, 64)  # inclusive range of repeated span lengths, in characters
-EVAL_WINDOWS = 128  # accuracies are measured on this many windows of each split, drawn by the seed
+EVAL_CHARS = 32_768  # accuracies are measured on this many characters of windows of each split, drawn by the seed
 
 
 def stdlib_dir() -> Path:
@@ -65,7 +66,7 @@ class CharLM(Task):
         steps=3000,
         lr=3e-3,
         weight_decay=0.1,
-        batch_size=16,
+        batch_size=64,
         betas=(0.9, 0.95),
         warmup_steps=100,
         schedule="cosine",
@@ -80,6 +81,11 @@ class CharLM(Task):
         if not 8 <= n <= 4096:
             raise InputError(f"context must be 8..4096 characters, got {n}")
         return n
+
+    @property
+    def eval_windows(self) -> int:
+        """Windows per split that accuracies are measured on (EVAL_CHARS characters' worth)."""
+        return max(1, EVAL_CHARS // self.n_ctx)
 
     def tokenizer_json(self) -> str:
         return char_level_tokenizer(ALPHABET)
@@ -141,14 +147,17 @@ class CharLM(Task):
         return Split(torch.cat([r[0] for r in rows]), torch.cat([r[1] for r in rows]))
 
     def with_repeats(self, split: Split, frac: float, seed: int) -> Split:
-        """A copy of `split` in which a fraction `frac` of the windows (drawn by the seed) have
-        one span of their own text, 16..64 characters long, copied to a later place in the
-        window, overwriting what was there.
+        """A copy of `split` in which a fraction `frac` of the windows (drawn by the seed) carry
+        one string of 16..64 random printable characters twice: written at one place and again
+        at a later one, over the text that was there.
 
         Source code repeats itself, but a few minutes of CPU training are too little for a
-        small model to learn in-context copying from that alone; with a repeated span in part
-        of the windows, copying pays off early and induction heads form within the budget.
-        The test windows are left untouched.
+        small model to learn in-context copying from that alone. Random characters can only be
+        predicted by copying them from their first occurrence, as in the induction task, so
+        copying pays off early. In our runs the context length mattered as much: at 256
+        characters no induction head formed in 3,000 steps (with plain text, with repeated
+        spans of the text itself, or with these strings); at 64 characters, with these strings,
+        they formed within a few hundred steps. Test windows are left untouched.
         """
         if not 0.0 <= frac <= 1.0:
             raise InputError(f"repeat fraction must be in 0..1, got {frac}")
@@ -166,8 +175,11 @@ class CharLM(Task):
         src = (torch.rand(m, generator=gen) * (width - 2 * length + 1)).long()  # [m]
         room = width - length + 1 - (src + length)  # choices for the copy's start, after the source
         dst = src + length + (torch.rand(m, generator=gen) * room).long()  # [m]
+        printable = torch.arange(1, len(ALPHABET))  # ids of the printable characters (not newline)
         for i, n_chars, a, b in zip(chosen.tolist(), length.tolist(), src.tolist(), dst.tolist()):
-            text[i, b : b + n_chars] = text[i, a : a + n_chars]
+            span = printable[torch.randint(0, len(printable), (n_chars,), generator=gen)]
+            text[i, a : a + n_chars] = span
+            text[i, b : b + n_chars] = span
         return Split(text[:, :-1].contiguous(), text[:, 1:].contiguous())
 
     def split_files(self, seed: int) -> tuple[list[Path], list[Path]]:
@@ -183,15 +195,17 @@ class CharLM(Task):
         return train, test
 
     def data(self, seed: int) -> TaskData:
-        """Train: every window of the train files. Test: EVAL_WINDOWS windows of the held-out
-        files, drawn by the seed; the train accuracy is measured on EVAL_WINDOWS train windows."""
+        """Train: every window of the train files. Test: EVAL_CHARS characters' worth of windows
+        of the held-out files, drawn by the seed; the train accuracy is measured on as many
+        train windows."""
         train_files, test_files = self.split_files(seed)
         train, held_out = self.windows(train_files), self.windows(test_files)
         repeat_frac = float(self.option("repeat_frac", DEFAULT_REPEAT_FRAC))
         train = self.with_repeats(train, repeat_frac, seed)
         gen = torch.Generator().manual_seed(seed)
-        test = held_out.take(torch.randperm(len(held_out), generator=gen)[:EVAL_WINDOWS].sort().values)
-        train_eval = train.take(torch.randperm(len(train), generator=gen)[:EVAL_WINDOWS].sort().values)
+        n_eval = self.eval_windows
+        test = held_out.take(torch.randperm(len(held_out), generator=gen)[:n_eval].sort().values)
+        train_eval = train.take(torch.randperm(len(train), generator=gen)[:n_eval].sort().values)
         chars = sum(len(p.read_bytes()) for p in self.files)
         return TaskData(
             train=train,
@@ -203,9 +217,10 @@ class CharLM(Task):
                 f"{len(test_files)} whole files held out by the seed ({', '.join(p.name for p in test_files[:6])}"
                 f"{', ...' if len(test_files) > 6 else ''}); windows of {self.n_ctx + 1} characters: "
                 f"{len(train):,} train, {len(held_out):,} held out, of which {len(test)} (drawn by the seed) "
-                f"are the test set. In {repeat_frac:.0%} of the train windows (drawn by the seed) one span "
-                f"of {REPEAT_SPAN[0]}..{REPEAT_SPAN[1]} characters is copied to a later place in the window, "
-                "so that in-context copying pays off within a short CPU run; test windows are unchanged"
+                f"are the test set. {repeat_frac:.0%} of the train windows (drawn by the seed) carry a string "
+                f"of {REPEAT_SPAN[0]}..{REPEAT_SPAN[1]} random printable characters twice, at a random place "
+                "and again later, so that in-context copying pays off within a short CPU run; the test "
+                "windows are plain source"
             ),
             train_eval=train_eval,
         )
@@ -218,8 +233,10 @@ class CharLM(Task):
 
     def accuracy_note(self) -> str:
         return (
-            f"next characters predicted correctly (argmax), at every position of {EVAL_WINDOWS} test "
-            f"windows and of {EVAL_WINDOWS} train windows, both drawn by the seed"
+            f"next characters predicted correctly (argmax), at every position of {self.eval_windows} test "
+            f"windows and of {self.eval_windows} train windows, both drawn by the seed; train accuracy is "
+            "lower than test because half the train windows hold random strings, which no model can "
+            "predict at their first occurrence"
         )
 
     def describe(self) -> str:
