@@ -203,3 +203,13 @@ def test_induction_model_has_a_previous_token_head_feeding_an_induction_head() -
     for block in model.blocks:
         assert block.mlp is not None
         assert all(torch.all(p == 0) for p in block.mlp.parameters())
+
+
+@pytest.mark.parametrize("name", ["induction-2l", "charlm-4l"])
+def test_labels_read_back_through_the_label_store_format(name: str) -> None:
+    from tui_interp.labels import dump_label_file, parse_label_file
+
+    text = (SAMPLES_DIR / name / "labels.json").read_text(encoding="utf-8")
+    parsed = parse_label_file(text, name)
+    assert len(parsed.labels) == len(_labels(name)["labels"])
+    assert dump_label_file(parsed) == text  # already in the store's canonical form: no rewrite churn
