@@ -38,6 +38,7 @@ def test_train_writes_a_loadable_checkpoint_with_card_and_theory(tmp_path: Path)
     assert fields["test_accuracy"] == round(doc["test_accuracy"], 6)
     assert fields["seed"] == 2 and fields["task"] == "modadd" and fields["task_options"] == {"train_frac": 0.5}
     assert doc["command"] in card and "--train-frac 0.5" in doc["command"] and "--seed 2" in doc["command"]
+    assert "--eval-every 100" in doc["command"]  # it decides where an early stop lands
     assert "6,384 (50%) train" in card  # the split is described
     theory = (out / "modadd.theory").read_text()
     assert 'prompt "{a} {b} ="' in theory and "expect (a + b) % 113" in theory

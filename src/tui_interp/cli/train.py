@@ -60,7 +60,7 @@ def _command(task: str, out: Path, cfg: TrainConfig, options: dict[str, Any], dt
     """The full command that reproduces a run, every setting spelled out."""
     args = ["tui-interp", "train", task, "--out", str(out), "--seed", str(cfg.seed), "--steps", str(cfg.steps),
             "--lr", f"{cfg.lr:g}", "--weight-decay", f"{cfg.weight_decay:g}",
-            "--batch-size", str(cfg.batch_size or 0)]
+            "--batch-size", str(cfg.batch_size or 0), "--eval-every", str(cfg.eval_every)]
     if cfg.stop_at_test_acc is None and cfg.stop_at_train_acc is None:
         args.append("--no-early-stop")
     if cfg.stop_at_test_acc is not None:
