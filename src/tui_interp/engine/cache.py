@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from tui_interp.errors import InputError
+from tui_interp.fileio import atomic_write
 
 
 def save_cache(
@@ -27,7 +27,7 @@ def save_cache(
     """Write the activations matching `pattern` (batch dim 1, shapes as in DESIGN.md) plus `logits`.
 
     The file's metadata records the model, its fingerprint and the tokens, as JSON strings.
-    Written to a temporary file, then renamed, so a failed write leaves nothing half-done.
+    Written atomically (fileio.atomic_write): a failed write leaves nothing half-done.
     """
     path = Path(path)
     if path.suffix != ".safetensors":
@@ -52,11 +52,7 @@ def save_cache(
         "dtype": str(lm.dtype).removeprefix("torch."),
         "interventions": json.dumps(interventions or []),
     }
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata=metadata)
-        os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"{path}: cannot write cache: {e.strerror or e}") from e
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: cannot write the cache: directory {path.parent} does not exist")
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata), error=InputError)
     return {"path": str(path), "n_tensors": len(tensors), "hooks": sorted(tensors)}

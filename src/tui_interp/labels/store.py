@@ -14,11 +14,8 @@ path overrides both.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
-import secrets
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -30,6 +27,7 @@ import platformdirs
 
 from tui_interp.components import Component, parse_component, validate_component
 from tui_interp.errors import ComponentError, LabelStoreError
+from tui_interp.fileio import atomic_write, remove_stale_temps
 from tui_interp.labels.fileformat import dump_label_file, parse_label_file
 from tui_interp.labels.records import (
     JsonObject,
@@ -45,14 +43,12 @@ from tui_interp.labels.records import (
 if TYPE_CHECKING:
     from tui_interp.model.config import ModelConfig
 
-log = logging.getLogger(__name__)
 
 APP_NAME = "tui-interp"
 DIR_LABEL_FILE = "labels.json"
 BARE_FILE_SUFFIX = ".labels.json"
 LOCK_TIMEOUT_S = 30.0
 LOCK_POLL_S = 0.002  # waiting for another writer: a short poll keeps a busy file fast
-_NEW_FILE_MODE = 0o666  # before the umask, as open() would create it
 _MAX_LISTED = 8
 
 
@@ -274,11 +270,11 @@ class LabelStore:
         target = self._real_path()
         self._prepare_directory(target)
         with self._locked(target):
-            _remove_stale_temps(target)
+            remove_stale_temps(target)
             source, text = self._read_current()
             current = self._parse(source, text)
             updated = change(current)
-            _atomic_write(target, dump_label_file(updated).encode("utf-8"))
+            atomic_write(target, dump_label_file(updated), error=LabelStoreError)
         return self._snapshot(updated, exists=True, seed_used=False)
 
     # -- helpers
@@ -408,95 +404,3 @@ def _read_text(path: Path) -> str | None:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise LabelStoreError(f"{path}: not a label file: not UTF-8 text (byte {e.start})") from e
-
-
-def _temp_name(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
-
-
-def _remove_stale_temps(target: Path) -> None:
-    """Delete temp files left by writers that were killed mid-write (call under the lock)."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{16}}\.tmp")
-    try:
-        names = os.listdir(target.parent)
-    except OSError:
-        return
-    for name in names:
-        if pattern.fullmatch(name):
-            try:
-                os.unlink(target.parent / name)
-                log.info("removed a temp file left by an interrupted write: %s", name)
-            except OSError as e:
-                log.warning("cannot remove stale temp file %s: %s", name, e)
-
-
-def _atomic_write(target: Path, data: bytes) -> None:
-    """Replace `target` with `data` so that a crash at any point leaves the old or the new file."""
-    temp = _temp_name(target)
-    mode = _file_mode(target)
-    replaced = False
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), _NEW_FILE_MODE)
-        try:
-            if mode is not None:
-                _chmod(fd, temp, mode)
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temp, target)
-        replaced = True
-    except OSError as e:
-        raise LabelStoreError(f"cannot write {target}: {e.strerror or e}") from e
-    finally:
-        if not replaced:
-            _unlink_quietly(temp)
-    _fsync_directory(target.parent)
-
-
-def _file_mode(target: Path) -> int | None:
-    """The permission bits of the file being replaced (None for a new file: the umask decides)."""
-    try:
-        return stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        return None
-
-
-def _chmod(fd: int, path: Path, mode: int) -> None:
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, mode)
-    else:  # Windows
-        os.chmod(path, mode)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _unlink_quietly(path: Path) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    except OSError as e:
-        log.warning("cannot remove temp file %s: %s", path, e)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX); Windows cannot open directories for this."""
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError as e:
-        log.warning("cannot open %s to fsync it: %s", directory, e)
-        return
-    try:
-        os.fsync(fd)
-    except OSError as e:
-        log.warning("cannot fsync directory %s: %s", directory, e)
-    finally:
-        os.close(fd)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 from tui_interp.errors import CheckpointError, ConfigError
+from tui_interp.fileio import publish_dir
 from tui_interp.model.architectures import Source, get_architecture, translate_config, weight_plan
 from tui_interp.model.config import ModelConfig
 from tui_interp.model.loader import _owner
@@ -307,29 +306,21 @@ def save_checkpoint(
             raise CheckpointError(f"{out}: exists and is not empty (pass overwrite=True / --force to replace it)")
     tensors = state_dict_for(model, model_type, dtype=dtype)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        metadata = {"format": "pt"}
-        if name:
-            metadata["name"] = name
+    metadata = {"format": "pt"}
+    if name:
+        metadata["name"] = name
+
+    def build(tmp: Path) -> None:
         save_file(tensors, str(tmp / "model.safetensors"), metadata=metadata)
-        _write_text(tmp / "config.json", json.dumps(config_doc, indent=2, sort_keys=True) + "\n")
+        contents: dict[str, str | bytes] = {"config.json": json.dumps(config_doc, indent=2, sort_keys=True) + "\n"}
         if tokenizer_json is not None:
-            _write_text(tmp / "tokenizer.json", tokenizer_json)
-            _write_text(tmp / "tokenizer_config.json", json.dumps(_tokenizer_config(tokenizer_json), indent=2) + "\n")
-        for fname, content in (files or {}).items():
-            if isinstance(content, str):
-                _write_text(tmp / fname, content)
-            else:
-                _write_bytes(tmp / fname, content)
-        _fsync(tmp / "model.safetensors")
-        _fsync_dir(tmp)
-        _replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _fsync_dir(out.parent)
+            contents["tokenizer.json"] = tokenizer_json
+            contents["tokenizer_config.json"] = json.dumps(_tokenizer_config(tokenizer_json), indent=2) + "\n"
+        contents.update(files or {})
+        for fname, content in contents.items():
+            (tmp / fname).write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+
+    publish_dir(build, out, error=CheckpointError)
     return out
 
 
@@ -367,51 +358,3 @@ def _tokenizer_config(text: str) -> dict[str, Any]:
         elif content in ("[EOS]", "</s>", "<|eos|>"):
             cfg["eos_token"] = content
     return cfg
-
-
-def _write_text(path: Path, text: str) -> None:
-    _write_bytes(path, text.encode("utf-8"))
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # some platforms cannot open a directory; the rename is still atomic
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Rename `tmp` to `out`; an existing `out` is moved aside first and removed after."""
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    os.rmdir(old)
-    os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
