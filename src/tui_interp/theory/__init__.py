@@ -18,7 +18,7 @@ The public API (see theory.py, domain.py, nodes.py and LANGUAGE.md):
 - `load_theory(path)` -> Theory
 - `Theory`: name, inputs, domain, render_prompt, expected, render_expected, evaluate,
   prompt_pieces, slices, claims, source, warnings
-- `Domain`: raw_size, size, enumerate, sample, select, contains, mutate, neighbours, raw_at
+- `Domain`: raw_size, size, enumerate, sample, select, contains, mutate
 
 This package is core: it imports neither the faces (textual, typer, rich) nor torch.
 """

@@ -1,33 +1,19 @@
 """`claim` lines: mechanistic statements about components, checked later by intervention.
 
-    claim needs C, ... [using zero|mean|resample] [below X]
-        ablating the listed components together makes agreement fall below X
-        (default: below 0.5, mean ablation)
-    claim suffices C, ... [using zero|mean|resample] [above X]
-        ablating every other component keeps agreement above X (default: above 0.9, mean)
-    claim attends L.H from POS to POS [above X]
-        the head's mean attention from the first positions to the second is above X
-        (default 0.5); POS is token text in quotes ("="), an input name (the positions
-        its placeholder renders to), or a token index (-1 is the last)
-    claim label C "name"
-        the label store holds label "name" for component C
-
-C is a component id (`embed`, `L0.H2`, `L1.mlp`, ...) or a glob (`L*.H*`) where several make
-sense; lists are separated by commas or spaces. X is a fraction (`0.9`) or a percentage
-(`90%`). Each claim kind takes the one comparison that fits its meaning (`below` for needs,
-`above` for suffices and attends); the other is an error rather than a silent inversion.
-This module parses; checking a claim against a model belongs to the engine.
+The grammar is in LANGUAGE.md and on each claim's node class (nodes.py). Each claim kind takes
+the one comparison that fits its meaning (`below` for needs, `above` for suffices and
+attends); the other is an error rather than a silent inversion. This module parses the words
+of a line (lexer.words); checking a claim against a model belongs to the engine.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 from tui_interp.components import is_glob, parse_component
 from tui_interp.errors import ComponentError
-from tui_interp.theory.lexer import QUOTES, Problem, scan_string
+from tui_interp.theory.lexer import Cursor, Problem, Token, words
 from tui_interp.theory.limits import (
     ABLATIONS,
     DEFAULT_ABLATION,
@@ -54,69 +40,15 @@ _INDEX = re.compile(r"[-+]?\d+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@dataclass(frozen=True, slots=True)
-class _Word:
-    kind: Literal["word", "string", "comma"]
-    text: str
-    start: int
-    end: int
-    value: str = ""
-
-
-def _words(line: str, start: int, stop: int) -> list[_Word]:
-    """Words, quoted strings and commas of line[start:stop]."""
-    out: list[_Word] = []
-    i = start
-    while i < stop:
-        ch = line[i]
-        if ch.isspace():
-            i += 1
-        elif ch == ",":
-            out.append(_Word("comma", ",", i, i + 1))
-            i += 1
-        elif ch in QUOTES:
-            lit = scan_string(line, i)
-            out.append(_Word("string", line[i : lit.end], i, lit.end, lit.value))
-            i = lit.end
-        else:
-            j = i
-            while j < stop and not line[j].isspace() and line[j] != "," and line[j] not in QUOTES:
-                j += 1
-            out.append(_Word("word", line[i:j], i, j, line[i:j]))
-            i = j
-    return out
-
-
-class _Cursor:
-    def __init__(self, words: list[_Word], end: int, line_no: int) -> None:
-        self.words = words
-        self.i = 0
-        self.end = end
-        self.line_no = line_no
-
-    def peek(self) -> _Word | None:
-        return self.words[self.i] if self.i < len(self.words) else None
-
-    def next(self, what: str) -> _Word:
-        word = self.peek()
-        if word is None:
-            raise Problem(f"expected {what}", self.end)
-        self.i += 1
-        return word
-
-    def span(self, word: _Word) -> Span:
-        return Span(self.line_no, word.start + 1, word.end + 1)
-
-
 def parse_claim(line: str, start: int, stop: int, line_no: int) -> Claim:
     """Parse the text of a claim (after the `claim` keyword); raises Problem with offsets."""
-    words = _words(line, start, stop)
-    cur = _Cursor(words, stop, line_no)
-    if not words:
+    tokens = words(line, start, stop)
+    cur = Cursor(tokens, stop, line_no)
+    if not tokens:
         raise Problem(f"`claim` needs a kind: {', '.join(KINDS)}", start)
     head = cur.next("a claim kind")
-    text = line[words[0].start : stop].strip()
-    span = Span(line_no, words[0].start + 1, stop + 1)
+    text = line[tokens[0].start : stop].strip()
+    span = Span(line_no, tokens[0].start + 1, stop + 1)
     if head.kind != "word" or head.text not in KINDS:
         raise Problem(f"unknown claim {head.text!r}: expected one of {', '.join(KINDS)}", head.start, head.end)
     if head.text in ("needs", "suffices"):
@@ -126,7 +58,7 @@ def parse_claim(line: str, start: int, stop: int, line_no: int) -> Claim:
     return _label_claim(cur, text, span)
 
 
-def _component(word: _Word, cur: _Cursor, *, glob_ok: bool) -> ComponentRef:
+def _component(word: Token, cur: Cursor, *, glob_ok: bool) -> ComponentRef:
     if word.kind != "word":
         raise Problem(f"expected a component id such as L0.mlp, got {word.text}", word.start, word.end)
     if glob_ok and is_glob(word.text):
@@ -143,12 +75,12 @@ def _component(word: _Word, cur: _Cursor, *, glob_ok: bool) -> ComponentRef:
 _CLAUSES = ("using", "above", "below")
 
 
-def _ablation_claim(kind: str, cur: _Cursor, text: str, span: Span) -> Claim:
+def _ablation_claim(kind: str, cur: Cursor, text: str, span: Span) -> Claim:
     components: list[ComponentRef] = []
     expect_item = True
     while (word := cur.peek()) is not None and not (word.kind == "word" and word.text in _CLAUSES):
         cur.i += 1
-        if word.kind == "comma":
+        if word.text == "," and word.kind == "op":
             if expect_item:
                 raise Problem("expected a component before `,`", word.start, word.end)
             expect_item = True
@@ -167,7 +99,7 @@ def _ablation_claim(kind: str, cur: _Cursor, text: str, span: Span) -> Claim:
 
 
 def _clauses(
-    cur: _Cursor, kind: str, wanted: Literal["above", "below"], default: float, *, allow_using: bool
+    cur: Cursor, kind: str, wanted: Literal["above", "below"], default: float, *, allow_using: bool
 ) -> tuple[str, Threshold]:
     ablation: str | None = None
     threshold: Threshold | None = None
@@ -205,7 +137,7 @@ _MEANING = {
 }
 
 
-def _threshold_value(word: _Word) -> float:
+def _threshold_value(word: Token) -> float:
     if word.kind != "word" or not _NUMBER.fullmatch(word.text):
         raise Problem(f"expected a number from 0 to 1 or a percentage, got {word.text}", word.start, word.end)
     value = float(word.text[:-1]) / 100 if word.text.endswith("%") else float(word.text)
@@ -214,13 +146,13 @@ def _threshold_value(word: _Word) -> float:
     return value
 
 
-def _position(cur: _Cursor, after: str) -> Position:
+def _position(cur: Cursor, after: str) -> Position:
     word = cur.next(f'a position after `{after}`: token text in quotes ("="), an input name, or an index (-1)')
     span = cur.span(word)
     if word.kind == "string":
         if not word.value:
             raise Problem("the token text must not be empty", word.start, word.end)
-        return Position("text", word.value, span)
+        return Position("text", str(word.value), span)
     if word.kind == "word" and _INDEX.fullmatch(word.text):
         return Position("index", int(word.text), span)
     if word.kind == "word" and _NAME.fullmatch(word.text):
@@ -230,7 +162,7 @@ def _position(cur: _Cursor, after: str) -> Position:
     )
 
 
-def _attends_claim(cur: _Cursor, text: str, span: Span) -> Claim:
+def _attends_claim(cur: Cursor, text: str, span: Span) -> Claim:
     word = cur.next("an attention head, e.g. claim attends L0.H2 from -1 to a")
     head = _component(word, cur, glob_ok=False)
     if parse_component(head.text).kind != "head":
@@ -247,15 +179,15 @@ def _attends_claim(cur: _Cursor, text: str, span: Span) -> Claim:
     return AttendsClaim(text, span, head, source, target, threshold)
 
 
-def _label_claim(cur: _Cursor, text: str, span: Span) -> Claim:
+def _label_claim(cur: Cursor, text: str, span: Span) -> Claim:
     word = cur.next('a component and a label, e.g. claim label L0.H2 "previous token"')
     component = _component(word, cur, glob_ok=False)
     name = cur.next('the label in quotes, e.g. "previous token"')
     if name.kind != "string":
         raise Problem(f'expected the label in quotes, e.g. "previous token", got {name.text}', name.start, name.end)
-    if not name.value.strip():
+    if not str(name.value).strip():
         raise Problem("the label must not be empty", name.start, name.end)
     extra = cur.peek()
     if extra is not None:
         raise Problem(f"unexpected {extra.text!r} after the label", extra.start, extra.end)
-    return LabelClaim(text, span, component, name.value)
+    return LabelClaim(text, span, component, str(name.value))

@@ -1,19 +1,10 @@
 """Input domains: what values a theory's inputs range over, enumerated, sampled or mutated.
 
-Each `input` line declares a Spec:
-
-    int in A..B                 every int from A to B inclusive
-    bool                        False, True
-    str of "01" len 1..12       strings over the alphabet, of each length from 1 to 12
-    list[SPEC] len 8            lists of exactly 8 elements of SPEC (or `len 1..8`)
-
-The Domain is the product of the inputs' specs (the first input varies slowest), filtered
-by the `where` lines. Sizes are exact Python ints, however large.
-
-Orders are deterministic: ints ascending, False before True, strings and lists shortest
-first then lexicographic (alphabet order as written, element order of the element spec).
-Sampling is uniform over the domain: every input is equally likely, so long strings and
-lists dominate a domain with a range of lengths, as they do in the count.
+Each `input` line declares a Spec (IntRange, BoolSpec, StrSpec, ListSpec: see LANGUAGE.md).
+The Domain is the product of the inputs' specs (the first input varies slowest), filtered by
+the `where` lines. Sizes are exact Python ints, however large. Orders are deterministic;
+sampling is uniform over the domain, so long strings and lists dominate a domain with a range
+of lengths, as they do in the count.
 """
 
 from __future__ import annotations
@@ -25,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from random import Random
-from typing import Any
+from typing import Any, cast
 
 from tui_interp.errors import InputError, TheoryError
 from tui_interp.theory.limits import (
@@ -37,8 +28,8 @@ from tui_interp.theory.limits import (
     MUTATE_ATTEMPTS,
     SAMPLE_ATTEMPTS_PER_INPUT,
 )
-from tui_interp.theory.render import Value, format_input, format_value
-from tui_interp.theory.types import BOOL, IntType, ListType, StrType, Type
+from tui_interp.theory.render import Value, format_value
+from tui_interp.theory.types import BOOL, INT, STR, ListType, Type
 
 Assignment = dict[str, Value]
 """One input of a theory: a value for every input name (lists are tuples)."""
@@ -56,19 +47,11 @@ class Spec(ABC):
     @property
     @abstractmethod
     def type(self) -> Type:
-        """The checker's type of these values (with their bounds)."""
+        """The checker's type of these values."""
 
     @abstractmethod
     def values(self) -> Iterator[Value]:
         """Every value, in the deterministic order (only sensible for small specs)."""
-
-    @abstractmethod
-    def at(self, i: int) -> Value:
-        """The i-th value of `values()`, for 0 <= i < size."""
-
-    @abstractmethod
-    def index(self, value: Value) -> int:
-        """The position of a value in `values()` (the value must be contained)."""
 
     @abstractmethod
     def random(self, rng: Random) -> Value:
@@ -77,11 +60,6 @@ class Spec(ABC):
     @abstractmethod
     def mutate(self, value: Value, rng: Random) -> Value | None:
         """A different value near this one, or None when the spec has a single value."""
-
-    @abstractmethod
-    def neighbours(self, value: Value) -> Iterator[Value]:
-        """The values one smallest step away (ints ±1, a flipped bool, one character or
-        element changed), in a deterministic order."""
 
     @abstractmethod
     def contains(self, value: Value) -> bool:
@@ -96,12 +74,6 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _as_int(value: Value) -> int:
-    if not _is_int(value):
-        raise SpecError(f"expected an int, got {type(value).__name__}")
-    return int(value)  # type: ignore[arg-type]  # _is_int checked it
-
-
 @dataclass(frozen=True)
 class IntRange(Spec):
     lo: int
@@ -113,23 +85,16 @@ class IntRange(Spec):
             raise SpecError("int bounds must be whole numbers")
         if self.lo > self.hi:
             raise SpecError(f"empty range {self.lo}..{self.hi}: the first bound must not exceed the second")
-        for bound in (self.lo, self.hi):
-            if bound.bit_length() > MAX_INT_BITS:
-                raise SpecError(f"int bound is too large (ints are limited to {MAX_INT_BITS:,} bits)")
+        if max(self.lo.bit_length(), self.hi.bit_length()) > MAX_INT_BITS:
+            raise SpecError(f"int bound is too large (ints are limited to {MAX_INT_BITS:,} bits)")
         object.__setattr__(self, "size", self.hi - self.lo + 1)
 
     @property
     def type(self) -> Type:
-        return IntType(self.lo, self.hi)
+        return INT
 
     def values(self) -> Iterator[Value]:
         return iter(range(self.lo, self.hi + 1))
-
-    def at(self, i: int) -> Value:
-        return self.lo + i
-
-    def index(self, value: Value) -> int:
-        return _as_int(value) - self.lo
 
     def random(self, rng: Random) -> Value:
         return rng.randint(self.lo, self.hi)
@@ -137,7 +102,7 @@ class IntRange(Spec):
     def mutate(self, value: Value, rng: Random) -> Value | None:
         if self.size == 1 or not _is_int(value):
             return None
-        v = _as_int(value)
+        v = cast(int, value)
         bits = max(1, (self.hi - self.lo).bit_length())
         roll = rng.random()
         if roll < 0.4:
@@ -154,17 +119,13 @@ class IntRange(Spec):
             new = v + 1 if v < self.hi else v - 1
         return new
 
-    def neighbours(self, value: Value) -> Iterator[Value]:
-        v = _as_int(value)
-        return iter([n for n in (v - 1, v + 1) if self.lo <= n <= self.hi])
-
     def contains(self, value: Value) -> bool:
         return _is_int(value) and self.lo <= value <= self.hi  # type: ignore[operator]
 
     def normalize(self, value: Any) -> Value:
         if not _is_int(value):
             raise SpecError(f"expected an int, got {type(value).__name__}")
-        return value
+        return cast(int, value)
 
     def __str__(self) -> str:
         return f"int in {self.lo}..{self.hi}"
@@ -181,20 +142,11 @@ class BoolSpec(Spec):
     def values(self) -> Iterator[Value]:
         return iter((False, True))
 
-    def at(self, i: int) -> Value:
-        return bool(i)
-
-    def index(self, value: Value) -> int:
-        return int(bool(value))
-
     def random(self, rng: Random) -> Value:
         return rng.random() < 0.5
 
     def mutate(self, value: Value, rng: Random) -> Value | None:
         return not value
-
-    def neighbours(self, value: Value) -> Iterator[Value]:
-        return iter((not value,))
 
     def contains(self, value: Value) -> bool:
         return isinstance(value, bool)
@@ -227,106 +179,83 @@ def check_lengths(min_len: int, max_len: int) -> None:
         raise SpecError(f"length {max_len:,} is longer than inputs may be ({MAX_DOMAIN_LEN:,})")
 
 
-class _Lengths:
-    """Sequences of lengths min_len..max_len over `base` symbols: counts in closed form.
+class _SeqSpec(Spec):
+    """Strings and lists: sequences of `min_len..max_len` symbols out of `base` choices.
 
-    No table of per-length counts is kept (they can be enormous): the number of sequences
-    shorter than a length is computed when needed, and lengths are found by bisection.
+    Shorter first, then lexicographic; a uniform draw picks a length with probability
+    proportional to how many sequences have it, so long ones dominate as they do in the count.
     """
 
-    __slots__ = ("base", "max_len", "min_len", "size")
+    min_len: int
+    max_len: int
 
-    def __init__(self, base: int, min_len: int, max_len: int) -> None:
-        if base > 1 and max_len * math.log2(base) > MAX_DOMAIN_SIZE_BITS:
+    def _init_size(self, base: int) -> None:
+        check_lengths(self.min_len, self.max_len)
+        if base > 1 and self.max_len * math.log2(base) > MAX_DOMAIN_SIZE_BITS:
             raise SpecError(
-                f"this domain is too large to describe: about 2^{int(max_len * math.log2(base)):,} values "
+                f"this domain is too large to describe: about 2^{int(self.max_len * math.log2(base)):,} values "
                 f"(the limit is 2^{MAX_DOMAIN_SIZE_BITS:,})"
             )
-        self.base = base
-        self.min_len = min_len
-        self.max_len = max_len
-        self.size = self.below(max_len + 1)
-
-    def below(self, length: int) -> int:
-        """How many sequences are shorter than `length` (and at least min_len long)."""
-        if length <= self.min_len:
-            return 0
-        if self.base == 1:
-            return length - self.min_len
-        return (self.base**length - self.base**self.min_len) // (self.base - 1)
-
-    def bucket(self, i: int) -> tuple[int, int]:
-        """(length, index among sequences of that length) of the i-th sequence."""
         lo, hi = self.min_len, self.max_len
-        while lo < hi:  # smallest length L with below(L + 1) > i
-            mid = (lo + hi) // 2
-            if self.below(mid + 1) > i:
-                hi = mid
-            else:
-                lo = mid + 1
-        return lo, i - self.below(lo)
+        size = hi - lo + 1 if base == 1 else (base ** (hi + 1) - base**lo) // (base - 1)
+        object.__setattr__(self, "size", size)
 
+    def _random_length(self, rng: Random, base: int) -> int:
+        i = rng.randrange(self.size)  # the i-th sequence in order; find its length from the top
+        upper = self.size
+        for length in range(self.max_len, self.min_len, -1):
+            upper -= base**length
+            if i >= upper:
+                return length
+        return self.min_len
 
-def _digits(i: int, base: int, length: int) -> list[int]:
-    out = [0] * length
-    for pos in range(length - 1, -1, -1):
-        i, out[pos] = divmod(i, base)
-    return out
+    def _edit(self, items: Sequence[Any], rng: Random, n_choices: int, swap: bool = False) -> str | None:
+        """Pick an edit of `items` that keeps the length in range: change, swap, insert, delete."""
+        ops = []
+        if items and n_choices > 1:
+            ops.append("change")
+        if swap and len(items) >= 2 and any(item != items[0] for item in items):
+            ops.append("swap")
+        if len(items) < self.max_len:
+            ops.append("insert")
+        if len(items) > self.min_len:
+            ops.append("delete")
+        return rng.choice(ops) if ops else None
+
+    def _lengths_text(self) -> str:
+        return str(self.min_len) if self.min_len == self.max_len else f"{self.min_len}..{self.max_len}"
 
 
 @dataclass(frozen=True)
-class StrSpec(Spec):
+class StrSpec(_SeqSpec):
     alphabet: str
     min_len: int
     max_len: int
     size: int = field(init=False)
-    _lengths: _Lengths = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         check_alphabet(self.alphabet)
-        check_lengths(self.min_len, self.max_len)
-        lengths = _Lengths(len(self.alphabet), self.min_len, self.max_len)
-        object.__setattr__(self, "_lengths", lengths)
-        object.__setattr__(self, "size", lengths.size)
+        self._init_size(len(self.alphabet))
 
     @property
     def type(self) -> Type:
-        return StrType(self.min_len, self.max_len, frozenset(self.alphabet))
+        return STR
 
     def values(self) -> Iterator[Value]:
         for length in range(self.min_len, self.max_len + 1):
             for chars in itertools.product(self.alphabet, repeat=length):
                 yield "".join(chars)
 
-    def at(self, i: int) -> Value:
-        length, rest = self._lengths.bucket(i)
-        return "".join(self.alphabet[d] for d in _digits(rest, len(self.alphabet), length))
-
-    def index(self, value: Value) -> int:
-        text = str(value)
-        before = self._lengths.below(len(text))
-        rest = 0
-        for ch in text:
-            rest = rest * len(self.alphabet) + self.alphabet.index(ch)
-        return before + rest
-
     def random(self, rng: Random) -> Value:
-        length = self._lengths.bucket(rng.randrange(self.size))[0]
+        length = self._random_length(rng, len(self.alphabet))
         return "".join(rng.choice(self.alphabet) for _ in range(length))
 
     def mutate(self, value: Value, rng: Random) -> Value | None:
         text = str(value)
-        ops = []
-        if len(self.alphabet) > 1 and text:
-            ops.append("replace")
-        if len(text) < self.max_len:
-            ops.append("insert")
-        if len(text) > self.min_len:
-            ops.append("delete")
-        if not ops:
+        op = self._edit(text, rng, len(self.alphabet))
+        if op is None:
             return None
-        op = rng.choice(ops)
-        if op == "replace":
+        if op == "change":
             pos = rng.randrange(len(text))
             new = rng.choice([ch for ch in self.alphabet if ch != text[pos]])
             return text[:pos] + new + text[pos + 1 :]
@@ -335,13 +264,6 @@ class StrSpec(Spec):
             return text[:pos] + rng.choice(self.alphabet) + text[pos:]
         pos = rng.randrange(len(text))
         return text[:pos] + text[pos + 1 :]
-
-    def neighbours(self, value: Value) -> Iterator[Value]:
-        text = str(value)
-        for pos, old in enumerate(text):
-            for ch in self.alphabet:
-                if ch != old:
-                    yield text[:pos] + ch + text[pos + 1 :]
 
     def contains(self, value: Value) -> bool:
         return (
@@ -356,68 +278,39 @@ class StrSpec(Spec):
         return value
 
     def __str__(self) -> str:
-        return f"str of {format_value(self.alphabet)} len {_lengths(self.min_len, self.max_len)}"
-
-
-def _lengths(lo: int, hi: int) -> str:
-    return str(lo) if lo == hi else f"{lo}..{hi}"
+        return f"str of {format_value(self.alphabet)} len {self._lengths_text()}"
 
 
 @dataclass(frozen=True)
-class ListSpec(Spec):
+class ListSpec(_SeqSpec):
     elem: Spec
     min_len: int
     max_len: int
     size: int = field(init=False)
-    _lengths: _Lengths = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.elem, Spec):
             raise SpecError("a list's element domain must be a Spec")
-        check_lengths(self.min_len, self.max_len)
-        lengths = _Lengths(self.elem.size, self.min_len, self.max_len)
-        object.__setattr__(self, "_lengths", lengths)
-        object.__setattr__(self, "size", lengths.size)
+        self._init_size(self.elem.size)
 
     @property
     def type(self) -> Type:
-        return ListType(self.elem.type, self.min_len, self.max_len)
+        return ListType(self.elem.type)
 
     def values(self) -> Iterator[Value]:
         elems = list(self.elem.values()) if self.max_len > 0 else []
         for length in range(self.min_len, self.max_len + 1):
             yield from itertools.product(elems, repeat=length)
 
-    def at(self, i: int) -> Value:
-        length, rest = self._lengths.bucket(i)
-        return tuple(self.elem.at(d) for d in _digits(rest, self.elem.size, length))
-
-    def index(self, value: Value) -> int:
-        items = tuple(value)  # type: ignore[arg-type]
-        before = self._lengths.below(len(items))
-        rest = 0
-        for item in items:
-            rest = rest * self.elem.size + self.elem.index(item)
-        return before + rest
-
     def random(self, rng: Random) -> Value:
-        length = self._lengths.bucket(rng.randrange(self.size))[0]
+        length = self._random_length(rng, self.elem.size)
         return tuple(self.elem.random(rng) for _ in range(length))
 
     def mutate(self, value: Value, rng: Random) -> Value | None:
-        items = list(value)  # type: ignore[arg-type]
-        ops = []
-        if items and self.elem.size > 1:
-            ops.append("change")
-        if len(items) >= 2 and any(item != items[0] for item in items):
-            ops.append("swap")
-        if len(items) < self.max_len:
-            ops.append("insert")
-        if len(items) > self.min_len:
-            ops.append("delete")
-        if not ops:
+        items = list(cast(tuple[Value, ...], value))
+        op = self._edit(items, rng, self.elem.size, swap=True)
+        if op is None:
             return None
-        op = rng.choice(ops)
         if op == "change":
             pos = rng.randrange(len(items))
             changed = self.elem.mutate(items[pos], rng)
@@ -434,12 +327,6 @@ class ListSpec(Spec):
             del items[rng.randrange(len(items))]
         return tuple(items)
 
-    def neighbours(self, value: Value) -> Iterator[Value]:
-        items = tuple(value)  # type: ignore[arg-type]
-        for pos, old in enumerate(items):
-            for new in self.elem.neighbours(old):
-                yield items[:pos] + (new,) + items[pos + 1 :]
-
     def contains(self, value: Value) -> bool:
         return (
             isinstance(value, tuple)
@@ -453,7 +340,7 @@ class ListSpec(Spec):
         return tuple(self.elem.normalize(v) for v in value)
 
     def __str__(self) -> str:
-        return f"list[{self.elem}] len {_lengths(self.min_len, self.max_len)}"
+        return f"list[{self.elem}] len {self._lengths_text()}"
 
 
 # --- the product domain ------------------------------------------------------------------------
@@ -508,12 +395,7 @@ class Domain:
         self.specs: tuple[Spec, ...] = tuple(spec for _, spec in inputs)
         if len(set(self.names)) != len(self.names):
             raise SpecError("input names must be distinct")
-        raw_size = 1
-        for spec in self.specs:
-            raw_size *= spec.size
-            if raw_size.bit_length() > MAX_DOMAIN_SIZE_BITS + 1:
-                raise SpecError(f"the inputs together are too many: more than 2^{MAX_DOMAIN_SIZE_BITS:,} combinations")
-        self.raw_size: int = raw_size
+        self.raw_size: int = math.prod(spec.size for spec in self.specs)  # bounded by the parser
         self._where = where
         self._count: int | None = None if where is not None else self.raw_size
 
@@ -549,26 +431,6 @@ class Domain:
             if self.accepts(assignment):
                 yield assignment
 
-    def raw_at(self, i: int) -> Assignment:
-        """The i-th assignment of the unfiltered product (0 <= i < raw_size), for sharding."""
-        if not 0 <= i < self.raw_size:
-            raise InputError(f"index {i} is outside the domain (0..{self.raw_size - 1})")
-        values: list[Value] = []
-        for spec in reversed(self.specs):
-            i, rest = divmod(i, spec.size)
-            values.append(spec.at(rest))
-        return dict(zip(self.names, reversed(values), strict=True))
-
-    def raw_index(self, assignment: Mapping[str, Any]) -> int:
-        """The inverse of raw_at (the assignment must be in the unfiltered product)."""
-        x = self.normalize(assignment)
-        if not all(spec.contains(x[name]) for name, spec in zip(self.names, self.specs, strict=True)):
-            raise InputError(f"{format_input(x)} is not in the domain")
-        i = 0
-        for name, spec in zip(self.names, self.specs, strict=True):
-            i = i * spec.size + spec.index(x[name])
-        return i
-
     def normalize(self, assignment: Mapping[str, Any]) -> Assignment:
         """A well-formed assignment (lists as tuples), or InputError naming the problem."""
         if not isinstance(assignment, Mapping):
@@ -599,15 +461,6 @@ class Domain:
     def _draw(self, rng: Random) -> Assignment:
         return {name: spec.random(rng) for name, spec in zip(self.names, self.specs, strict=True)}
 
-    def random(self, rng: Random) -> Assignment:
-        """One input drawn uniformly from the (filtered) domain."""
-        attempts = MIN_SAMPLE_ATTEMPTS
-        for _ in range(attempts):
-            x = self._draw(rng)
-            if self.accepts(x):
-                return x
-        raise TheoryError(self._rejection_message(0, attempts))
-
     def sample(self, n: int, seed: int = 0) -> list[Assignment]:
         """n distinct inputs drawn uniformly (without replacement) with this seed.
 
@@ -631,7 +484,10 @@ class Domain:
         attempts = accepted = 0
         while len(chosen) < n:
             if attempts >= budget:
-                raise TheoryError(self._rejection_message(len(chosen), attempts))
+                raise TheoryError(
+                    f"the `where` filter kept only {len(chosen):,} of {attempts:,} random inputs; "
+                    "narrow the input ranges so that most inputs pass it"
+                )
             attempts += 1
             x = self._draw(rng)
             key = tuple(x.values())
@@ -642,12 +498,6 @@ class Domain:
                 accepted += 1
                 chosen.append(x)
         return Selection(tuple(chosen), False, self.raw_size, self._count, seed, attempts, accepted)
-
-    def _rejection_message(self, kept: int, attempts: int) -> str:
-        return (
-            f"the `where` filter kept only {kept:,} of {attempts:,} random inputs; "
-            "narrow the input ranges so that most inputs pass it"
-        )
 
     def select(self, limit: int = DEFAULT_ENUMERATION_LIMIT, seed: int = 0) -> Selection:
         """All inputs when raw_size <= limit, else a uniform sample of `limit` of them."""
@@ -679,24 +529,6 @@ class Domain:
             if self.accepts(candidate):
                 return candidate
         return None
-
-    def neighbours(self, assignment: Mapping[str, Any], limit: int = 10_000) -> list[Assignment]:
-        """Every input one smallest step away (see Spec.neighbours) that passes `where`.
-
-        Deterministic (input order, then each spec's order); at most `limit` of them.
-        For local search around an interesting input (a counterexample, a low margin).
-        """
-        x = self.normalize(assignment)
-        out: list[Assignment] = []
-        for name, spec in zip(self.names, self.specs, strict=True):
-            for new in spec.neighbours(x[name]):
-                if len(out) >= limit:
-                    return out
-                candidate = dict(x)
-                candidate[name] = new
-                if spec.contains(new) and self.accepts(candidate):
-                    out.append(candidate)
-        return out
 
     def describe(self) -> str:
         parts = ", ".join(f"{name}: {spec}" for name, spec in zip(self.names, self.specs, strict=True))

@@ -123,6 +123,9 @@ def _compare_cost(op: str, a: Value, b: Value) -> int:
 # --- compilers ---------------------------------------------------------------------------------
 
 
+_COMPILERS: dict[type, Callable[[Any], Fn]] = {}
+
+
 def compile_expr(expr: Expr) -> Fn:
     """A closure evaluating a checked expression: fn(env, budget) -> value."""
     compiler = _COMPILERS.get(type(expr))
@@ -131,11 +134,23 @@ def compile_expr(expr: Expr) -> Fn:
     return compiler(expr)
 
 
+def _compiles(*types: type) -> Callable[[Callable[[Any], Fn]], Callable[[Any], Fn]]:
+    """Register a compiler for these node types (the allow-list)."""
+
+    def register(compiler: Callable[[Any], Fn]) -> Callable[[Any], Fn]:
+        _COMPILERS.update(dict.fromkeys(types, compiler))
+        return compiler
+
+    return register
+
+
+@_compiles(IntLit, StrLit, BoolLit)
 def _literal(e: IntLit | StrLit | BoolLit) -> Fn:
     value = e.value
     return lambda env, budget: value
 
 
+@_compiles(Name)
 def _name(e: Name) -> Fn:
     name, span = e.id, e.span
 
@@ -148,6 +163,7 @@ def _name(e: Name) -> Fn:
     return fn
 
 
+@_compiles(Unary)
 def _unary(e: Unary) -> Fn:
     operand = compile_expr(e.operand)
     span = e.span
@@ -166,6 +182,7 @@ def _unary(e: Unary) -> Fn:
     return fn
 
 
+@_compiles(Binary)
 def _binary(e: Binary) -> Fn:
     left = compile_expr(e.left)
     right = compile_expr(e.right)
@@ -183,6 +200,7 @@ def _binary(e: Binary) -> Fn:
     return fn
 
 
+@_compiles(BoolOp)
 def _boolop(e: BoolOp) -> Fn:
     values = tuple(compile_expr(v) for v in e.values)
     if e.op == "and":
@@ -190,6 +208,7 @@ def _boolop(e: BoolOp) -> Fn:
     return lambda env, budget: any(v(env, budget) for v in values)
 
 
+@_compiles(Compare)
 def _compare(e: Compare) -> Fn:
     operands = tuple(compile_expr(o) for o in e.operands)
     ops = tuple((op, _COMPARE[op]) for op in e.ops)
@@ -211,6 +230,7 @@ def _compare(e: Compare) -> Fn:
     return fn
 
 
+@_compiles(IfElse)
 def _ifelse(e: IfElse) -> Fn:
     test = compile_expr(e.test)
     body = compile_expr(e.body)
@@ -218,6 +238,7 @@ def _ifelse(e: IfElse) -> Fn:
     return lambda env, budget: body(env, budget) if test(env, budget) else orelse(env, budget)
 
 
+@_compiles(Index)
 def _index(e: Index) -> Fn:
     value = compile_expr(e.value)
     index = compile_expr(e.index)
@@ -235,6 +256,7 @@ def _index(e: Index) -> Fn:
     return fn
 
 
+@_compiles(SliceOf)
 def _slice(e: SliceOf) -> Fn:
     value = compile_expr(e.value)
     parts = tuple(None if p is None else compile_expr(p) for p in (e.lower, e.upper, e.step))
@@ -252,11 +274,13 @@ def _slice(e: SliceOf) -> Fn:
     return fn
 
 
+@_compiles(ListLit)
 def _list(e: ListLit) -> Fn:
     items = tuple(compile_expr(i) for i in e.items)
     return lambda env, budget: tuple(item(env, budget) for item in items)
 
 
+@_compiles(Comprehension)
 def _comprehension(e: Comprehension) -> Fn:
     elt = compile_expr(e.elt)
     gens = tuple((g.target, compile_expr(g.iter), tuple(compile_expr(c) for c in g.conds)) for g in e.generators)
@@ -295,6 +319,7 @@ def _comprehension(e: Comprehension) -> Fn:
     return fn
 
 
+@_compiles(Call)
 def _call(e: Call) -> Fn:
     impl = FUNCTIONS[e.func].impl
     args = tuple(compile_expr(a) for a in e.args)
@@ -308,24 +333,6 @@ def _call(e: Call) -> Fn:
             raise _fail(err, span) from None
 
     return fn
-
-
-_COMPILERS: dict[type, Callable[[Any], Fn]] = {
-    IntLit: _literal,
-    StrLit: _literal,
-    BoolLit: _literal,
-    Name: _name,
-    Unary: _unary,
-    Binary: _binary,
-    BoolOp: _boolop,
-    Compare: _compare,
-    IfElse: _ifelse,
-    Index: _index,
-    SliceOf: _slice,
-    ListLit: _list,
-    Comprehension: _comprehension,
-    Call: _call,
-}
 
 
 # --- top level ---------------------------------------------------------------------------------
@@ -372,18 +379,4 @@ class CompiledTemplate:
         return out
 
     def render(self, env: Env, budget: Budget | None = None) -> str:
-        budget = budget if budget is not None else Budget()
-        out = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            placeholder, fn = part
-            text = render_value(fn(env, budget))
-            if len(text) > 64:  # short texts cannot reach the limit; long ones are checked and charged
-                try:
-                    check_len(budget, len(text), "string")
-                except EvalFailure as err:
-                    raise _fail(err, placeholder.span) from None
-            out.append(text)
-        return "".join(out)
+        return "".join(text for text, _ in self.pieces(env, budget))

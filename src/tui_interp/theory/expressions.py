@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from tui_interp.theory.lexer import QUOTES, ColumnMap, Problem, scan_string
+from tui_interp.theory.lexer import ColumnMap, Problem, Token, tokenize
 from tui_interp.theory.limits import MAX_EXPR_DEPTH, MAX_INT_BITS
 from tui_interp.theory.nodes import (
     Binary,
@@ -99,11 +99,6 @@ _REFUSED = {
     ast.YieldFrom: "`yield` is not allowed",
 }
 _NOISE = re.compile(r"\s*\((?:detected at line \d+|<unknown>, line \d+)\)")
-_NUMBER_CHARS = re.compile(r"[0-9][0-9A-Za-z_.]*(?:(?<=[eE])[+-][0-9A-Za-z_.]*)?")
-_NUMBER = re.compile(
-    r"0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+"
-    r"|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]+)?[jJ]?"
-)
 _PARSE_LOCK = threading.Lock()  # warnings.catch_warnings changes process-wide state
 
 
@@ -126,45 +121,25 @@ def parse_expression(text: str, cmap: ColumnMap) -> Expr:
 
 
 def _prescan(text: str, cmap: ColumnMap, shift: int) -> None:
-    """Refuse what `ast` would accept differently or print warnings about."""
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch in QUOTES:
-            j = i
-            while j > 0 and (text[j - 1].isalnum() or text[j - 1] == "_"):
-                j -= 1
-            if j < i:
-                raise ExprError(
-                    f'unexpected {text[j:i]!r} before a string (string prefixes such as f"" or r"" are not supported)',
-                    cmap.span(shift + j, shift + i),
+    """Refuse what `ast` would accept differently or print warnings about: string prefixes,
+    escapes we do not accept, malformed or oversized numbers, `#`, and non-ASCII outside strings."""
+    prev: Token | None = None
+    try:
+        for tok in tokenize(text):
+            if tok.kind == "string" and prev is not None and prev.end == tok.start and prev.kind in ("name", "int", "number"):
+                raise Problem(
+                    f"unexpected {prev.text!r} before a string "
+                    '(string prefixes such as f"" or r"" are not supported)',
+                    prev.start,
+                    tok.start,
                 )
-            try:
-                i = scan_string(text, i).end
-            except Problem as p:
-                raise ExprError(p.message, cmap.span(shift + p.start, shift + p.end)) from None
-            continue
-        if ch.isdigit() and ch.isascii() and (i == 0 or not (text[i - 1].isalnum() or text[i - 1] == "_")):
-            match = _NUMBER_CHARS.match(text, i)
-            end = match.end() if match else i + 1
-            if not _NUMBER.fullmatch(text, i, end):
-                token = text[i:end]
-                hint = " (separate a number from a word with a space)" if re.search("[g-zG-Z]", token) else ""
-                raise ExprError(f"malformed number {token!r}{hint}", cmap.span(shift + i, shift + end))
-            i = end
-            continue
-        if ch == "\n":
-            raise ExprError("line breaks are not allowed in an expression", cmap.span(shift + i))
-        if ch == "#":
-            raise ExprError("`#` is not allowed in an expression", cmap.span(shift + i))
-        if ch == "\\":
-            raise ExprError("unexpected backslash outside a string", cmap.span(shift + i))
-        if not ch.isascii() or (ord(ch) < 32 and ch != "\t") or ord(ch) == 127:
-            raise ExprError(
-                f"unexpected character {ch!r} (outside strings only ASCII is allowed)", cmap.span(shift + i)
-            )
-        i += 1
+            if tok.kind == "bad":
+                raise Problem(str(tok.value), tok.start, tok.end)
+            if tok.text == "#":
+                raise Problem("`#` is not allowed in an expression", tok.start)
+            prev = tok
+    except Problem as p:
+        raise ExprError(p.message, cmap.span(shift + p.start, shift + p.end)) from None
 
 
 def _syntax_error(e: SyntaxError, text: str, cmap: ColumnMap, shift: int) -> ExprError:

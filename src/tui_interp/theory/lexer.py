@@ -1,7 +1,11 @@
-"""Characters to lines, comments, string literals and small token streams.
+"""Characters to lines, comments, string literals and tokens: the one tokenizer of the language.
 
 Everything here works on one line of the file at a time, with 0-based offsets into that
 line; `Problem` carries such offsets and is turned into a Diagnostic by the parser.
+`tokenize` serves every grammar: the directive keyword, domains, claims (which glue adjacent
+tokens into words such as `L0.H2`), and the pre-scan of expressions before `ast` sees them.
+It raises only for a malformed string literal; any other odd character or malformed number
+becomes a "bad" token whose value is the message, and each grammar decides what to say.
 String literals follow Python's syntax for the escapes we accept (\\\\ \\' \\" \\n \\t \\r
 \\xHH \\uHHHH \\UHHHHHHHH); any other escape is an error, so a literal means the same thing
 in a prompt template and in an expression.
@@ -10,16 +14,18 @@ in a prompt template and in an expression.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from tui_interp.theory.limits import MAX_INT_BITS
 from tui_interp.theory.nodes import Span
 
 QUOTES = ("'", '"')
 _SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 _HEX = frozenset("0123456789abcdefABCDEF")
+_BAD_CHARACTER = re.compile("[\x00\r\ud800-\udfff]")
 
 
 class Problem(Exception):
@@ -37,19 +43,15 @@ def split_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
 
 
-_BAD_CHARACTER = re.compile("[\x00\r\ud800-\udfff]")
-
-
 def check_characters(line: str) -> None:
     """Refuse characters no theory line may hold (NUL, lone surrogates, stray carriage returns)."""
     bad = _BAD_CHARACTER.search(line)
     if bad is None:
         return
     i = bad.start()
-    ch = line[i]
-    if ch == "\x00":
+    if line[i] == "\x00":
         raise Problem("NUL character in the file", i)
-    if ch == "\r":
+    if line[i] == "\r":
         raise Problem("stray carriage return inside a line", i)
     raise Problem("invalid character (a lone surrogate)", i)
 
@@ -72,23 +74,18 @@ def scan_string(text: str, start: int) -> StringToken:
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
-    n = len(text)
-    while i < n:
+    while i < len(text):
         ch = text[i]
         if ch == quote:
             return StringToken("".join(chars), start, i + 1, tuple(starts), tuple(ends))
+        stop = i + 1
         if ch == "\\":
-            decoded, stop = _escape(text, i)
-            chars.append(decoded)
-            starts.append(i)
-            ends.append(stop)
-            i = stop
-            continue
+            ch, stop = _escape(text, i)
         chars.append(ch)
         starts.append(i)
-        ends.append(i + 1)
-        i += 1
-    raise Problem(f"unterminated string: no closing {quote}", start, n)
+        ends.append(stop)
+        i = stop
+    raise Problem(f"unterminated string: no closing {quote}", start, len(text))
 
 
 def _escape(text: str, i: int) -> tuple[str, int]:
@@ -98,58 +95,41 @@ def _escape(text: str, i: int) -> tuple[str, int]:
     kind = text[i + 1]
     if kind in _SIMPLE_ESCAPES:
         return _SIMPLE_ESCAPES[kind], i + 2
-    if kind in _HEX_ESCAPES:
-        width = _HEX_ESCAPES[kind]
-        digits = text[i + 2 : i + 2 + width]
-        n_hex = next((k for k, d in enumerate(digits) if d not in _HEX), len(digits))
-        if n_hex != width:
-            raise Problem(f"\\{kind} needs exactly {width} hex digits", i, i + 2 + n_hex)
-        code = int(digits, 16)
-        if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF or code == 0:
-            raise Problem(f"\\{kind}{digits} is not a usable character", i, i + 2 + width)
-        return chr(code), i + 2 + width
-    raise Problem(
-        f"unknown escape \\{kind} (use \\\\, \\', \\\", \\n, \\t, \\r, \\xHH, \\uHHHH or \\UHHHHHHHH)",
-        i,
-        i + 2,
-    )
+    if kind not in _HEX_ESCAPES:
+        raise Problem(
+            f"unknown escape \\{kind} (use \\\\, \\', \\\", \\n, \\t, \\r, \\xHH, \\uHHHH or \\UHHHHHHHH)", i, i + 2
+        )
+    width = _HEX_ESCAPES[kind]
+    digits = text[i + 2 : i + 2 + width]
+    n_hex = next((k for k, d in enumerate(digits) if d not in _HEX), len(digits))
+    if n_hex != width:
+        raise Problem(f"\\{kind} needs exactly {width} hex digits", i, i + 2 + n_hex)
+    code = int(digits, 16)
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF or code == 0:
+        raise Problem(f"\\{kind}{digits} is not a usable character", i, i + 2 + width)
+    return chr(code), i + 2 + width
 
 
-def find_comment(line: str) -> int | None:
+def find_comment(line: str, offset: int = 0) -> int | None:
     """Offset of the `#` that starts a comment (outside string literals), or None."""
-    i = 0
-    n = len(line)
-    while i < n:
+    i = offset
+    while i < len(line):
         ch = line[i]
         if ch == "#":
             return i
         if ch in QUOTES:
             try:
                 i = scan_string(line, i).end
-            except Problem:
-                return _comment_after_bad_string(line, i)
+            except Problem:  # a malformed literal: skip to its closing quote (ignoring escapes)
+                j = i + 1
+                while j < len(line) and line[j] != ch:
+                    j += 2 if line[j] == "\\" else 1
+                if j >= len(line):
+                    return None
+                i = j + 1
             continue
         i += 1
     return None
-
-
-def _comment_after_bad_string(line: str, start: int) -> int | None:
-    """After a malformed literal: skip to its closing quote (ignoring escapes) if any."""
-    quote = line[start]
-    i = start + 1
-    while i < len(line):
-        if line[i] == "\\":
-            i += 2
-            continue
-        if line[i] == quote:
-            return find_comment_from(line, i + 1)
-        i += 1
-    return None
-
-
-def find_comment_from(line: str, offset: int) -> int | None:
-    found = find_comment(line[offset:])
-    return None if found is None else found + offset
 
 
 class ColumnMap:
@@ -195,23 +175,30 @@ class ColumnMap:
 
     def span(self, i: int, j: int | None = None) -> Span:
         """The 1-based span of text[i:j] (at least one column wide)."""
-        start, end = self.offsets(i, j if j is not None else i + 1)
-        return Span(self.line, start + 1, end + 1)
-
-    def offsets(self, i: int, j: int) -> tuple[int, int]:
-        """Source offsets [start, end) of text[i:j]."""
+        j = j if j is not None else i + 1
         start = self.start_of(i)
         end = self.end_of(j) if j > i else start + 1
-        return start, max(end, start + 1)
+        return Span(self.line, start + 1, max(end, start + 1) + 1)
 
 
-TokenKind = Literal["name", "int", "number", "string", "op"]
-_OPS = ("..", ":", ",", "[", "]", "-", "+", "%", ".", "*", "?", "(", ")", "=")
+# --- tokens ------------------------------------------------------------------------------------
+
+TokenKind = Literal["name", "int", "number", "string", "op", "bad", "word"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER_EXTENT = re.compile(r"[0-9A-Za-z_]*(?:\.(?!\.)[0-9A-Za-z_]*)?(?:(?<=[eE])[+-][0-9A-Za-z_]*)?")
+_INT = re.compile(r"[0-9]+(?:_[0-9]+)*")
+_D = r"[0-9](?:_?[0-9])*"
+_PY_NUMBER = re.compile(
+    rf"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:{_D}(?:\.(?:{_D})?)?|\.{_D})(?:[eE][+-]?{_D})?[jJ]?"
+)
+_MAX_INT_DIGITS = MAX_INT_BITS * 301 // 1000 + 2  # decimal digits of the largest int, and one more
 
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    """A token of the small directive grammars (domains, claims); offsets are 0-based."""
+    """A token; offsets are 0-based. `value`: an int's value, a string's decoded text, a bad
+    token's message."""
 
     kind: TokenKind
     text: str
@@ -220,64 +207,97 @@ class Token:
     value: str | int | None = None
 
 
-def tokenize(line: str, start: int, stop: int) -> list[Token]:
-    """Tokens of `line[start:stop]`: names, ints, decimals, strings and punctuation."""
-    tokens: list[Token] = []
+def tokenize(line: str, start: int = 0, stop: int | None = None) -> Iterator[Token]:
+    """Tokens of `line[start:stop]`, lazily: names, ints, other numbers, strings, punctuation."""
+    stop = len(line) if stop is None else stop
     i = start
     while i < stop:
         ch = line[i]
-        if ch.isspace():
+        if ch in " \t":
             i += 1
             continue
         if ch in QUOTES:
             lit = scan_string(line, i)
             if lit.end > stop:
                 raise Problem(f"unterminated string: no closing {ch}", i, stop)
-            tokens.append(Token("string", line[i : lit.end], i, lit.end, lit.value))
-            i = lit.end
-            continue
-        if ch.isascii() and (
-            ch.isdigit() or (ch == "." and i + 1 < stop and line[i + 1].isdigit() and not _after_dot(line, i))
-        ):
-            i = _number(line, i, stop, tokens)
-            continue
-        if ch.isascii() and (ch.isalpha() or ch == "_"):
-            j = i + 1
-            while j < stop and line[j].isascii() and (line[j].isalnum() or line[j] == "_"):
-                j += 1
-            tokens.append(Token("name", line[i:j], i, j, line[i:j]))
-            i = j
-            continue
-        op = next((o for o in _OPS if line.startswith(o, i) and i + len(o) <= stop), None)
-        if op is None:
-            raise Problem(f"unexpected character {ch!r}", i)
-        tokens.append(Token("op", op, i, i + len(op)))
-        i += len(op)
-    return tokens
+            token = Token("string", line[i : lit.end], i, lit.end, lit.value)
+        elif ch.isascii() and (ch.isdigit() or (ch == "." and line[i + 1 : i + 2].isdigit() and line[i - 1 : i] != ".")):
+            match = _NUMBER_EXTENT.match(line, i + 1 if ch != "." else i, stop)
+            token = _number(line[i : match.end() if match else i + 1], i)
+        elif ch.isascii() and (ch.isalpha() or ch == "_"):
+            match = _NAME.match(line, i, stop)
+            end = match.end() if match else i + 1
+            token = Token("name", line[i:end], i, end, line[i:end])
+        elif line.startswith("..", i) and i + 2 <= stop:
+            token = Token("op", "..", i, i + 2)
+        elif ch.isascii() and ch.isprintable() and ch != "\\":
+            token = Token("op", ch, i, i + 1)
+        else:
+            token = Token("bad", ch, i, i + 1, _bad_character(ch))
+        yield token
+        i = token.end
 
 
-def _after_dot(line: str, i: int) -> bool:
-    """True when the `.` at i is the second of `..` (so `0..5` is not `0.` `.5`)."""
-    return i > 0 and line[i - 1] == "."
+def _bad_character(ch: str) -> str:
+    if ch == "\\":
+        return "unexpected backslash outside a string"
+    if ch == "\n":
+        return "line breaks are not allowed in an expression"
+    return f"unexpected character {ch!r} (outside strings only ASCII is allowed)"
 
 
-def _number(line: str, i: int, stop: int, tokens: list[Token]) -> int:
-    j = i
-    while j < stop and ((line[j].isascii() and line[j].isdigit()) or line[j] == "_"):
-        j += 1
-    is_decimal = False
-    if j < stop and line[j] == "." and not line.startswith("..", j):
-        is_decimal = True
-        j += 1
-        while j < stop and line[j].isascii() and line[j].isdigit():
-            j += 1
-    if j < stop and line[j].isascii() and (line[j].isalpha() or line[j] == "_"):
-        raise Problem(f"malformed number {line[i : j + 1]!r}", i, j + 1)
-    text = line[i:j]
-    if is_decimal:
-        tokens.append(Token("number", text, i, j, text))
-        return j
-    if text.startswith("_") or text.endswith("_") or "__" in text:
-        raise Problem(f"malformed number {text!r}", i, j)
-    tokens.append(Token("int", text, i, j, int(text.replace("_", ""))))
-    return j
+def _number(text: str, start: int) -> Token:
+    end = start + len(text)
+    if _INT.fullmatch(text):
+        digits = text.replace("_", "").lstrip("0") or "0"
+        if len(digits) <= _MAX_INT_DIGITS and int(digits).bit_length() <= MAX_INT_BITS:
+            return Token("int", text, start, end, int(digits))
+        return Token("bad", text, start, end, f"integer literal is too large (ints are limited to {MAX_INT_BITS:,} bits)")
+    if _PY_NUMBER.fullmatch(text):
+        return Token("number", text, start, end)
+    hint = " (separate a number from a word with a space)" if re.search("[g-zG-Z]", text) else ""
+    return Token("bad", text, start, end, f"malformed number {text!r}{hint}")
+
+
+def words(line: str, start: int, stop: int) -> list[Token]:
+    """Tokens of line[start:stop] with adjacent ones glued into words (`L0.H2`, `-1`, `90%`);
+    strings and commas stay apart. For the claim grammar."""
+    out: list[Token] = []
+    for tok in tokenize(line, start, stop):
+        last = out[-1] if out else None
+        if tok.kind == "string" or tok.text == ",":
+            out.append(tok)
+        elif last is not None and last.kind == "word" and last.end == tok.start:
+            out[-1] = Token("word", line[last.start : tok.end], last.start, tok.end, line[last.start : tok.end])
+        else:
+            out.append(Token("word", tok.text, tok.start, tok.end, tok.text))
+    return out
+
+
+class Cursor:
+    """Reads a list of tokens in order; `end` is where "expected ..." points when they run out."""
+
+    def __init__(self, tokens: list[Token], end: int, line_no: int = 0) -> None:
+        self.tokens = tokens
+        self.i = 0
+        self.end = end
+        self.line_no = line_no
+
+    def peek(self) -> Token | None:
+        return self.tokens[self.i] if self.i < len(self.tokens) else None
+
+    def next(self, what: str) -> Token:
+        tok = self.peek()
+        if tok is None:
+            raise Problem(f"expected {what}", self.end)
+        self.i += 1
+        return tok
+
+    def expect(self, text: str, what: str) -> Token:
+        tok = self.next(what)
+        if tok.text != text:
+            raise Problem(f"expected {what}, got {tok.text!r}", tok.start, tok.end)
+        return tok
+
+    def span(self, tok: Token) -> Span:
+        return Span(self.line_no, tok.start + 1, tok.end + 1)

@@ -1,9 +1,9 @@
 """Named limits of the theory language.
 
 Theory files may come from anyone, so every way an expression or a domain can grow is
-bounded here, in one place. The checker refuses what must exceed a limit before anything
-runs; the evaluator refuses what does exceed one at run time (a TheoryEvalError, never a
-hang or a crash).
+bounded here, in one place. The parser refuses declarations over a limit; the evaluator
+refuses what would exceed one before doing the work (a TheoryEvalError at the expression,
+never a hang or a crash).
 """
 
 from __future__ import annotations

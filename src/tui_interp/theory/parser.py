@@ -1,24 +1,14 @@
 """The line parser: a theory file to directives, with every syntax problem as a Diagnostic.
 
-Each non-blank line (after removing a `#` comment) is one directive:
-
-    theory "NAME"                      the theory's name (once)
-    input NAME[, NAME...]: DOMAIN      one or more inputs sharing a domain (see domain.py)
-    where EXPR                         keep only inputs where EXPR is True (any number)
-    prompt "TEMPLATE"                  the prompt, with {EXPR} placeholders (once)
-    expect EXPR                        what the model should answer next (once)
-    slice ["NAME":] EXPR               report agreement separately where EXPR holds (any number)
-    claim ...                          a mechanistic claim (see claims.py)
-
-A line with a problem is reported and skipped; the others are still parsed, so one pass
-finds every problem in the file.
+Each non-blank line (after removing a `#` comment) is one directive, recognised by its first
+token (see LANGUAGE.md for the directives). A line with a problem is reported and skipped; the
+others are still parsed, so one pass finds every problem in the file.
 """
 
 from __future__ import annotations
 
 import difflib
 import keyword
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -40,6 +30,7 @@ from tui_interp.theory.functions import FUNCTIONS
 from tui_interp.theory.lexer import (
     QUOTES,
     ColumnMap,
+    Cursor,
     Problem,
     StringToken,
     Token,
@@ -62,7 +53,7 @@ from tui_interp.theory.nodes import (
 )
 
 DIRECTIVES = ("theory", "input", "where", "prompt", "expect", "slice", "claim")
-_KEYWORD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)", re.ASCII)
+_DOMAIN_OPS = frozenset(("..", ":", ",", "[", "]", "-", "+", "%", ".", "*", "?", "(", ")", "="))
 _MAX_TYPE_NESTING = 16
 T = TypeVar("T")
 _TYPE_HELP = 'expected a type: int in A..B, bool, str of "ALPHABET" len A..B, or list[TYPE] len A..B'
@@ -134,33 +125,27 @@ def _parse_line(line: str, line_no: int, parsed: ParsedFile, diags: Diagnostics)
     code = (line if comment is None else line[:comment]).rstrip()
     if not code.strip():
         return
-    match = _KEYWORD.match(code)
-    if match is None:
-        start = len(code) - len(code.lstrip())
+    start = len(code) - len(code.lstrip())
+    try:
+        first = next(tokenize(code, start))
+    except Problem:
+        first = None
+    if first is None or first.kind != "name":
         raise Problem(f"expected a directive: {', '.join(DIRECTIVES)}", start, start + 1)
-    word = match.group(1)
-    start, end = match.span(1)
+    word, end = first.text, first.end
     if word not in DIRECTIVES:
         close = difflib.get_close_matches(word, DIRECTIVES, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else f" (expected one of: {', '.join(DIRECTIVES)})"
         raise Problem(f"unknown directive `{word}`{hint}", start, end)
-    rest = end
-    if rest < len(code) and not code[rest].isspace() and word in ("theory", "input", "prompt", "claim"):
-        raise Problem(f"expected a space after `{word}`", rest)
-    handler = _HANDLERS[word]
+    if end < len(code) and not code[end].isspace() and word in ("theory", "input", "prompt", "claim"):
+        raise Problem(f"expected a space after `{word}`", end)
     if word in ("theory", "prompt", "expect") and word in parsed.seen:
         raise Problem(f"second `{word}` line (the first is line {parsed.seen[word]})", start, end)
     parsed.seen.setdefault(word, line_no)
-    handler(code, rest, line_no, parsed, diags)
-
-
-def _arg_start(code: str, rest: int, keyword_name: str) -> int:
-    i = rest
-    while i < len(code) and code[i].isspace():
-        i += 1
-    if i >= len(code):
-        raise Problem(f"`{keyword_name}` needs {_NEEDS[keyword_name]}", rest)
-    return i
+    arg = len(code) - len(code[end:].lstrip())
+    if arg >= len(code):
+        raise Problem(f"`{word}` needs {_NEEDS[word]}", end)
+    _HANDLERS[word](code, arg, line_no, parsed, diags)
 
 
 _NEEDS = {
@@ -188,8 +173,7 @@ def _single_string(code: str, start: int, what: str) -> StringToken:
 # --- theory ------------------------------------------------------------------------------------
 
 
-def _theory(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    start = _arg_start(code, rest, "theory")
+def _theory(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
     lit = _single_string(code, start, "theory")
     if not lit.value.strip():
         raise Problem("the theory's name must not be empty", lit.start, lit.end)
@@ -200,32 +184,12 @@ def _theory(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagn
 # --- input -------------------------------------------------------------------------------------
 
 
-class _Tokens:
-    def __init__(self, tokens: list[Token], end: int) -> None:
-        self.tokens = tokens
-        self.i = 0
-        self.end = end
-
-    def peek(self) -> Token | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
-
-    def next(self, what: str) -> Token:
-        tok = self.peek()
-        if tok is None:
-            raise Problem(f"expected {what}", self.end)
-        self.i += 1
-        return tok
-
-    def expect(self, text: str, what: str) -> Token:
-        tok = self.next(what)
-        if tok.text != text:
-            raise Problem(f"expected {what}, got {tok.text!r}", tok.start, tok.end)
-        return tok
-
-
-def _input(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    start = _arg_start(code, rest, "input")
-    toks = _Tokens(tokenize(code, start, len(code)), len(code))
+def _input(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
+    tokens = list(tokenize(code, start))
+    for tok in tokens:
+        if tok.kind == "bad" or (tok.kind == "op" and tok.text not in _DOMAIN_OPS):
+            raise Problem(str(tok.value) if tok.kind == "bad" else f"unexpected character {tok.text!r}", tok.start, tok.end)
+    toks = Cursor(tokens, len(code))
     names: list[Token] = []
     try:
         while True:
@@ -275,7 +239,7 @@ def _check_input_name(tok: Token, parsed: ParsedFile, names: list[Token]) -> Non
         raise Problem(f"input `{name}` is declared twice", tok.start, tok.end)
 
 
-def _domain(toks: _Tokens, depth: int) -> Spec:
+def _domain(toks: Cursor, depth: int) -> Spec:
     tok = toks.next(_TYPE_HELP[len("expected ") :])
     if depth > _MAX_TYPE_NESTING:
         raise Problem(f"types are nested too deeply (more than {_MAX_TYPE_NESTING} levels)", tok.start, tok.end)
@@ -313,7 +277,7 @@ def _domain(toks: _Tokens, depth: int) -> Spec:
     return _spec(lambda: ListSpec(elem, lo, hi), tok.start, toks)
 
 
-def _spec(build: Callable[[], T], start: int, toks: _Tokens) -> T:
+def _spec(build: Callable[[], T], start: int, toks: Cursor) -> T:
     """Build (or check) a spec; a SpecError points from `start` to the last token read."""
     try:
         return build()
@@ -322,7 +286,7 @@ def _spec(build: Callable[[], T], start: int, toks: _Tokens) -> T:
         raise Problem(str(e), start, max(end, start + 1)) from None
 
 
-def _signed_int(toks: _Tokens, what: str) -> int:
+def _signed_int(toks: Cursor, what: str) -> int:
     tok = toks.next(what)
     sign = 1
     if tok.text in ("-", "+"):
@@ -333,14 +297,14 @@ def _signed_int(toks: _Tokens, what: str) -> int:
     return sign * tok.value
 
 
-def _length(toks: _Tokens, what: str) -> int:
+def _length(toks: Cursor, what: str) -> int:
     tok = toks.next(what)
     if tok.kind != "int" or not isinstance(tok.value, int):
         raise Problem(f"expected a length (a whole number), got {tok.text!r}", tok.start, tok.end)
     return tok.value
 
 
-def _lengths(toks: _Tokens) -> tuple[int, int]:
+def _lengths(toks: Cursor) -> tuple[int, int]:
     toks.expect("len", "`len` and the lengths, e.g. len 8 or len 1..12")
     first = toks.i
     lo = hi = _length(toks, "a length, e.g. len 8 or len 1..12")
@@ -361,16 +325,15 @@ def _condition(code: str, start: int, line_no: int) -> Condition:
     return Condition(expr, text.strip(), Span(line_no, start + 1, len(code) + 1))
 
 
-def _where(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    parsed.wheres.append(_condition(code, _arg_start(code, rest, "where"), line_no))
+def _where(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
+    parsed.wheres.append(_condition(code, start, line_no))
 
 
-def _expect(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    parsed.expect = _condition(code, _arg_start(code, rest, "expect"), line_no)
+def _expect(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
+    parsed.expect = _condition(code, start, line_no)
 
 
-def _slice(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    start = _arg_start(code, rest, "slice")
+def _slice(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
     name: str | None = None
     expr_start = start
     if code[start] in QUOTES:
@@ -393,16 +356,14 @@ def _slice(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagno
     parsed.slices.append(SliceDecl(name, cond, Span(line_no, start + 1, len(code) + 1)))
 
 
-def _claim(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    start = _arg_start(code, rest, "claim")
+def _claim(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
     parsed.claims.append(parse_claim(code, start, len(code), line_no))
 
 
 # --- prompt ------------------------------------------------------------------------------------
 
 
-def _prompt(code: str, rest: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    start = _arg_start(code, rest, "prompt")
+def _prompt(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
     lit = _single_string(code, start, "prompt")
     parsed.prompt = parse_template(lit, line_no, diags)
 
@@ -439,14 +400,14 @@ def parse_template(lit: StringToken, line_no: int, diags: Diagnostics) -> Templa
             text.append("{")
             i += 2
             continue
-        end = _placeholder_end(value, i + 1)
+        end, spec_at = _scan_placeholder(value, i + 1)
         if end < 0:
             diags.add(span(i, i + 1), "unclosed `{` in the prompt: close the placeholder, or write `{{` for a brace")
             break
         if text:
             parts.append("".join(text))
             text = []
-        placeholder = _placeholder(lit, i, end, line_no, span(i, end + 1), diags)
+        placeholder = _placeholder(lit, i, end, spec_at, line_no, span(i, end + 1), diags)
         if placeholder is not None:
             parts.append(placeholder)
         i = end + 1
@@ -456,17 +417,15 @@ def parse_template(lit: StringToken, line_no: int, diags: Diagnostics) -> Templa
 
 
 def _placeholder(
-    lit: StringToken, open_at: int, close_at: int, line_no: int, whole: Span, diags: Diagnostics
+    lit: StringToken, open_at: int, close_at: int, spec_at: int | None, line_no: int, whole: Span, diags: Diagnostics
 ) -> Placeholder | None:
     source = lit.value[open_at + 1 : close_at]
     if not source.strip():
         diags.add(whole, "empty placeholder `{}`: put an expression inside, e.g. {a}")
         return None
-    spec_at = _format_spec_at(source)
     if spec_at is not None:
-        at = open_at + 1 + spec_at
         diags.add(
-            Span(line_no, lit.starts[at] + 1, lit.ends[close_at - 1] + 1),
+            Span(line_no, lit.starts[spec_at] + 1, lit.ends[close_at - 1] + 1),
             "format specs such as {x:3} or {x!r} are not supported; use str(), base() or join()",
         )
         return None
@@ -481,48 +440,32 @@ def _placeholder(
     return Placeholder(whole, expr, source.strip())
 
 
-def _placeholder_end(value: str, start: int) -> int:
-    """Index of the `}` closing a placeholder that starts at `start`, or -1."""
+def _scan_placeholder(value: str, start: int) -> tuple[int, int | None]:
+    """(index of the `}` closing the placeholder that starts at `start` or -1, index of its
+    first top-level `:` or `!` (not `!=`) as in {x:3} or {x!r}, or None)."""
     depth = 0
     quote: str | None = None
+    spec_at: int | None = None
     k = start
     while k < len(value):
         c = value[k]
         if quote is not None:
             if c == "\\":
-                k += 2
-                continue
-            if c == quote:
+                k += 1
+            elif c == quote:
                 quote = None
         elif c in QUOTES:
             quote = c
         elif c in "([{":
             depth += 1
+        elif c == "}" and depth == 0:
+            return k, spec_at
         elif c in ")]}":
-            if c == "}" and depth == 0:
-                return k
             depth = max(depth - 1, 0)
+        elif depth == 0 and spec_at is None and (c == ":" or (c == "!" and not value.startswith("!=", k))):
+            spec_at = k
         k += 1
-    return -1
-
-
-def _format_spec_at(source: str) -> int | None:
-    """Index of a top-level `:` or `!` (not `!=`) in a placeholder, as in {x:3} or {x!r}."""
-    depth = 0
-    quote: str | None = None
-    for k, c in enumerate(source):
-        if quote is not None:
-            if c == quote:
-                quote = None
-        elif c in QUOTES:
-            quote = c
-        elif c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth = max(depth - 1, 0)
-        elif depth == 0 and (c == ":" or (c == "!" and not source.startswith("!=", k))):
-            return k
-    return None
+    return -1, None
 
 
 _HANDLERS = {

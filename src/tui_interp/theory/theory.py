@@ -20,27 +20,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tui_interp.errors import TheoryError
+from tui_interp.fileio import regular_file
 from tui_interp.theory.checker import Checker
 from tui_interp.theory.diagnostics import Diagnostic, TheoryEvalError
-from tui_interp.theory.domain import Assignment, Domain, SpecError
+from tui_interp.theory.domain import Assignment, Domain
 from tui_interp.theory.evaluator import Compiled, CompiledTemplate, Env
 from tui_interp.theory.expressions import ExprError, parse_expression
 from tui_interp.theory.lexer import ColumnMap
 from tui_interp.theory.limits import MAX_SOURCE_CHARS
-from tui_interp.theory.nodes import (
-    AttendsClaim,
-    Claim,
-    Condition,
-    Expr,
-    Generator,
-    InputDecl,
-    Name,
-    Placeholder,
-    Position,
-    SliceDecl,
-    Span,
-    Template,
-)
+from tui_interp.theory.nodes import AttendsClaim, Claim, Condition, Expr, Generator, InputDecl, Name, Span, Template
 from tui_interp.theory.parser import Diagnostics, ParsedFile, parse_file
 from tui_interp.theory.render import Value, format_input, render_value
 from tui_interp.theory.types import ERROR, Type
@@ -54,19 +42,26 @@ def iter_nodes(expr: Expr) -> Iterator[Expr]:
     yield expr
     for f in dataclasses.fields(expr):
         value = getattr(expr, f.name)
-        items = value if isinstance(value, tuple) else (value,)
-        for item in items:
+        for item in value if isinstance(value, tuple) else (value,):
             if isinstance(item, Expr):
                 yield from iter_nodes(item)
             elif isinstance(item, Generator):
-                yield from iter_nodes(item.iter)
-                for cond in item.conds:
-                    yield from iter_nodes(cond)
+                for sub in (item.iter, *item.conds):
+                    yield from iter_nodes(sub)
 
 
 def names_used(expr: Expr) -> frozenset[str]:
     """Every name the expression mentions (inputs and loop variables)."""
     return frozenset(node.id for node in iter_nodes(expr) if isinstance(node, Name))
+
+
+def _explain(path: str | None, env: Assignment, fn: Callable[[], R], what: str = "") -> R:
+    """Run fn; a TheoryEvalError gains `what` in front, the input behind, and the path."""
+    try:
+        return fn()
+    except TheoryEvalError as e:
+        message = f"{what}{e.message} (input: {format_input(env)})"
+        raise TheoryEvalError(message, e.span, path=path, input=env) from None
 
 
 @dataclass(frozen=True)
@@ -138,31 +133,20 @@ class Theory:
         """Pickle as source text, so a theory can be shipped to worker processes."""
         return (parse_theory, (self.source, self.path))
 
-    def _env(self, x: Mapping[str, Any]) -> Env:
-        return self.domain.normalize(x)
-
-    def _run(self, env: Env, fn: Callable[[], R]) -> R:
-        try:
-            return fn()
-        except TheoryEvalError as e:
-            raise TheoryEvalError(
-                f"{e.message} (input: {format_input(env)})", e.span, path=self.path, input=env
-            ) from None
+    def _run(self, x: Mapping[str, Any], fn: Callable[[Env], R]) -> R:
+        env = self.domain.normalize(x)
+        return _explain(self.path, env, lambda: fn(env))
 
     def render_prompt(self, x: Mapping[str, Any]) -> str:
         """The prompt text for input x."""
-        env = self._env(x)
-        return self._run(env, lambda: self._prompt.render(env))
+        return self._run(x, self._prompt.render)
 
     def prompt_pieces(self, x: Mapping[str, Any]) -> tuple[PromptPiece, ...]:
         """The prompt for x in pieces, with character offsets and the inputs behind each."""
-        env = self._env(x)
-        pieces = self._run(env, lambda: self._prompt.pieces(env))
         out = []
         offset = 0
-        inputs = set(self.input_names)
-        for text, placeholder in pieces:
-            used = frozenset(names_used(placeholder.expr) & inputs) if placeholder is not None else frozenset()
+        for text, placeholder in self._run(x, self._prompt.pieces):
+            used = names_used(placeholder.expr) & set(self.input_names) if placeholder is not None else frozenset()
             source = placeholder.source if placeholder is not None else None
             out.append(PromptPiece(text, offset, offset + len(text), source, used))
             offset += len(text)
@@ -170,8 +154,7 @@ class Theory:
 
     def expected(self, x: Mapping[str, Any]) -> Value:
         """The value `expect` gives for x (lists are tuples)."""
-        env = self._env(x)
-        return self._run(env, lambda: self._expect(env))
+        return self._run(x, self._expect)
 
     def render_expected(self, x: Mapping[str, Any]) -> str:
         """The text the model should output for x (see render.py for the rules)."""
@@ -183,15 +166,14 @@ class Theory:
 
     def evaluate(self, x: Mapping[str, Any]) -> Evaluation:
         """Prompt, expected value and text, and slice membership of x, in one pass."""
-        env = self._env(x)
 
-        def run() -> Evaluation:
+        def run(env: Env) -> Evaluation:
             prompt = self._prompt.render(env)
             expected = self._expect(env)
             slices = tuple(bool(fn(env)) for fn in self._slices)
             return Evaluation(dict(env), prompt, expected, render_value(expected), slices)
 
-        return self._run(env, run)
+        return self._run(x, run)
 
     def evaluate_expression(self, text: str, x: Mapping[str, Any]) -> Value:
         """Check and evaluate one expression over this theory's inputs (for a REPL or a hover).
@@ -204,94 +186,48 @@ class Theory:
             expr = parse_expression(text, ColumnMap(1, 0))
         except ExprError as e:
             raise Diagnostic.at(e.span, e.message).to_error() from None
-
-        def report(span: Span, message: str, is_error: bool) -> None:
-            if is_error:
-                diags.add(span, message)
-
-        Checker({d.name: d.spec.type for d in self.inputs}, report).check(expr)
+        Checker({d.name: d.spec.type for d in self.inputs}, diags.add).check(expr)
         if diags.items:
             raise diags.sorted()[0].to_error()
-        env = self._env(x)
-        compiled = Compiled(expr)
-        return self._run(env, lambda: compiled(env))
-
-    def describe_input(self, x: Mapping[str, Any]) -> str:
-        """`a=3, b=5` for messages and tables."""
-        return format_input(self._env(x))
+        return self._run(x, Compiled(expr))
 
 
 # --- analysis ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Analysis:
-    parsed: ParsedFile
-    diags: Diagnostics
-    expect_type: Type = ERROR
-
-
-def _analyse(text: str) -> _Analysis:
+def _analyse(text: str) -> tuple[ParsedFile, Diagnostics, Type]:
+    """Parse and check; every problem goes to the Diagnostics. Returns the expect's type too."""
     diags = Diagnostics()
     if len(text) > MAX_SOURCE_CHARS:
         diags.add(_FILE_START, f"the file is too large ({len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,})")
-        return _Analysis(ParsedFile(), diags)
+        return ParsedFile(), diags, ERROR
     parsed = parse_file(text, diags)
     env: dict[str, Type] = {d.name: d.spec.type for d in parsed.inputs}
-    env.update({name: ERROR for name in parsed.bad_inputs})
-
-    def report(span: Span, message: str, is_error: bool) -> None:
-        diags.add(span, message, "error" if is_error else "warning")
-
-    checker = Checker(env, report)
+    env.update(dict.fromkeys(parsed.bad_inputs, ERROR))
+    checker = Checker(env, diags.add)
     for cond in parsed.wheres:
         checker.check_bool(cond.expr, "`where`")
-    if parsed.prompt is not None:
-        for placeholder in parsed.prompt.placeholders:
-            checker.check_renderable(placeholder.expr, "a prompt placeholder")
-    analysis = _Analysis(parsed, diags)
-    if parsed.expect is not None:
-        analysis.expect_type = checker.check_renderable(parsed.expect.expr, "`expect`")
+    placeholders = parsed.prompt.placeholders if parsed.prompt is not None else ()
+    for placeholder in placeholders:
+        checker.check_renderable(placeholder.expr, "a prompt placeholder")
+    expect_type = checker.check_renderable(parsed.expect.expr, "`expect`") if parsed.expect is not None else ERROR
     for s in parsed.slices:
         checker.check_bool(s.cond.expr, "`slice`")
-    _check_claims(parsed, env, diags)
-    _check_missing(parsed, diags)
-    return analysis
-
-
-def _check_claims(parsed: ParsedFile, env: Mapping[str, Type], diags: Diagnostics) -> None:
-    placeholders = parsed.prompt.placeholders if parsed.prompt is not None else ()
     for claim in parsed.claims:
-        if isinstance(claim, AttendsClaim):
-            for pos in (claim.source, claim.target):
-                _check_position(pos, env, placeholders, parsed.prompt, diags)
-
-
-def _check_position(
-    pos: Position,
-    env: Mapping[str, Type],
-    placeholders: tuple[Placeholder, ...],
-    prompt: Template | None,
-    diags: Diagnostics,
-) -> None:
-    if pos.kind == "input":
-        name = str(pos.value)
-        if name not in env:
-            inputs = ", ".join(env) or "none"
-            diags.add(
-                pos.span, f'unknown input `{name}` (the inputs are: {inputs}); for token text use quotes: "{name}"'
-            )
-        elif prompt is not None and not any(name in names_used(p.expr) for p in placeholders):
-            diags.add(pos.span, f"input `{name}` does not appear in the prompt, so it has no position")
-    elif pos.kind == "text" and prompt is not None and str(pos.value) not in prompt.literal_text:
-        diags.add(
-            pos.span,
-            f"{pos.value!r} is not in the prompt's fixed text; it can only match where an input renders to it",
-            "warning",
-        )
-
-
-def _check_missing(parsed: ParsedFile, diags: Diagnostics) -> None:
+        for pos in (claim.source, claim.target) if isinstance(claim, AttendsClaim) else ():
+            if pos.kind == "input" and str(pos.value) not in env:
+                name = str(pos.value)
+                diags.add(
+                    pos.span,
+                    f"unknown input `{name}` (the inputs are: {', '.join(env) or 'none'}); "
+                    f'for token text use quotes: "{name}"',
+                )
+            elif pos.kind == "input" and parsed.prompt is not None:
+                if not any(pos.value in names_used(p.expr) for p in placeholders):
+                    diags.add(pos.span, f"input `{pos.value}` does not appear in the prompt, so it has no position")
+            elif pos.kind == "text" and parsed.prompt is not None and str(pos.value) not in parsed.prompt.literal_text:
+                message = f"{pos.value!r} is not in the prompt's fixed text; it can only match where an input renders to it"
+                diags.add(pos.span, message, "warning")
     where = parsed.name_span or _FILE_START
     if "prompt" not in parsed.seen:
         diags.add(where, 'missing `prompt` line, e.g. prompt "{a} + {b} ="')
@@ -299,57 +235,53 @@ def _check_missing(parsed: ParsedFile, diags: Diagnostics) -> None:
         diags.add(where, "missing `expect` line, e.g. expect (a + b) % 113")
     if "theory" not in parsed.seen:
         diags.add(_FILE_START, 'no `theory "NAME"` line: the theory is named after its file (or "untitled")', "warning")
+    return parsed, diags, expect_type
 
 
 def check_theory(text: str) -> list[Diagnostic]:
     """Every error and warning in a theory's text, sorted by position (never raises)."""
-    return _analyse(text).diags.sorted()
+    return _analyse(text)[1].sorted()
 
 
 def parse_theory(text: str, path: str | None = None) -> Theory:
     """Parse and type-check a theory; raise the first error as a TheoryError (with `path`)."""
-    analysis = _analyse(text)
-    diagnostics = analysis.diags.sorted()
+    parsed, diags, expect_type = _analyse(text)
+    diagnostics = diags.sorted()
     errors = [d for d in diagnostics if d.is_error]
     if errors:
         raise errors[0].to_error(path)
-    return _build(analysis, text, path, tuple(diagnostics))
-
-
-def _build(analysis: _Analysis, text: str, path: str | None, warnings: tuple[Diagnostic, ...]) -> Theory:
-    parsed = analysis.parsed
-    if parsed.prompt is None or parsed.expect is None:  # reported as errors by _check_missing
+    if parsed.prompt is None or parsed.expect is None:  # reported as errors above
         raise TheoryError("the theory needs a `prompt` and an `expect` line", path=path)
     wheres = tuple(Compiled(c.expr) for c in parsed.wheres)
 
     def where(env: Assignment) -> bool:
         scratch = dict(env)
-        try:
-            return all(w(scratch) for w in wheres)
-        except TheoryEvalError as e:
-            raise TheoryEvalError(
-                f"`where` failed: {e.message} (input: {format_input(env)})", e.span, path=path, input=env
-            ) from None
+        return _explain(path, env, lambda: all(w(scratch) for w in wheres), "`where` failed: ")
 
-    try:
-        domain = Domain([(d.name, d.spec) for d in parsed.inputs], where if wheres else None)
-    except SpecError as e:
-        raise TheoryError(str(e), path=path) from None
+    domain = Domain([(d.name, d.spec) for d in parsed.inputs], where if wheres else None)
     slice_fns = tuple(Compiled(decl.cond.expr) for decl in parsed.slices)
-    slices = tuple(_make_slice(decl, fn, domain, path) for decl, fn in zip(parsed.slices, slice_fns, strict=True))
-    name = parsed.name if parsed.name is not None else (Path(path).stem if path else "untitled")
+
+    def holds(name: str, fn: Compiled) -> Callable[[Mapping[str, Any]], bool]:
+        def predicate(x: Mapping[str, Any]) -> bool:
+            env = domain.normalize(x)
+            return _explain(path, env, lambda: bool(fn(env)), f"slice {name!r} failed: ")
+
+        return predicate
+
     return Theory(
-        name=name,
+        name=parsed.name if parsed.name is not None else (Path(path).stem if path else "untitled"),
         source=text,
         path=path,
         inputs=tuple(parsed.inputs),
         wheres=tuple(parsed.wheres),
         prompt=parsed.prompt,
         expect=parsed.expect,
-        expect_type=analysis.expect_type,
-        slices=slices,
+        expect_type=expect_type,
+        slices=tuple(
+            Slice(d.name, d.cond.source, d.span, holds(d.name, fn)) for d, fn in zip(parsed.slices, slice_fns, strict=True)
+        ),
         claims=tuple(parsed.claims),
-        warnings=warnings,
+        warnings=tuple(diagnostics),
         domain=domain,
         _prompt=CompiledTemplate(parsed.prompt),
         _expect=Compiled(parsed.expect.expr),
@@ -357,30 +289,12 @@ def _build(analysis: _Analysis, text: str, path: str | None, warnings: tuple[Dia
     )
 
 
-def _make_slice(decl: SliceDecl, compiled: Compiled, domain: Domain, path: str | None) -> Slice:
-
-    def predicate(x: Mapping[str, Any]) -> bool:
-        env = domain.normalize(x)
-        try:
-            return bool(compiled(env))
-        except TheoryEvalError as e:
-            raise TheoryEvalError(
-                f"slice {decl.name!r} failed: {e.message} (input: {format_input(env)})", e.span, path=path, input=env
-            ) from None
-
-    return Slice(decl.name, decl.cond.source, decl.span, predicate)
-
-
 def load_theory(path: str | Path) -> Theory:
     """Read and parse a theory file; unreadable, oversized or non-UTF-8 files are TheoryErrors."""
     where = str(path)
     try:
-        with open(path, "rb") as f:
+        with open(regular_file(path, "theory file", error=TheoryError), "rb") as f:
             data = f.read(MAX_SOURCE_CHARS + 1)
-    except FileNotFoundError:
-        raise TheoryError(f"theory file not found: {where}", path=where) from None
-    except IsADirectoryError:
-        raise TheoryError(f"{where} is a directory, not a theory file", path=where) from None
     except PermissionError:
         raise TheoryError(f"cannot read theory file {where}: permission denied", path=where) from None
     except OSError as e:
@@ -391,14 +305,11 @@ def load_theory(path: str | Path) -> Theory:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line_start = data.rfind(b"\n", 0, e.start) + 1
-        line = data.count(b"\n", 0, e.start) + 1
         col = len(data[line_start : e.start].decode("utf-8", errors="replace")) + 1
         raise TheoryError(
             f"theory file {where} is not UTF-8 text (byte 0x{data[e.start]:02x} cannot be decoded)",
-            line=line,
+            line=data.count(b"\n", 0, e.start) + 1,
             col=col,
             path=where,
         ) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return parse_theory(text, path=where)
+    return parse_theory(text.removeprefix("\ufeff"), path=where)
