@@ -4,6 +4,10 @@ One grammar for the whole project (labels, engine, TUI). Ids are zero-based:
 
     embed  pos_embed  L3  L3.attn  L3.H5  L3.mlp  L3.N1023  ln_final  unembed
 
+Two typed values travel with them, parsed once and never re-parsed from strings:
+`Step` (one step of the forward pass: embed, L3.attn, L3.mlp, unembed) and `Site` (the hook
+point a component writes, with the head or neuron index into it).
+
 `parse_component` checks syntax only; `validate_component` checks an id against a model's
 shape; `resolve_components` expands ids, globs (`L*.H*`, `L2.*`) and comma-separated lists.
 Components sort in forward-pass order: embed, pos_embed, L0, L0.attn, L0.H0.., L0.mlp,
@@ -40,6 +44,7 @@ _LAYER_RANK = {"block": 0, "attn": 1, "head": 2, "mlp": 3, "neuron": 4}
 _SUFFIX = {"attn": ".attn", "mlp": ".mlp", "head": ".H", "neuron": ".N"}
 
 _NUMBER = r"(?:0|[1-9][0-9]*)"
+_MAX_DIGITS = 9  # no model has a billion layers, heads or neurons; longer numbers are refused before int()
 _LAYER_ID = re.compile(rf"L(?P<layer>{_NUMBER})(?:\.(?:(?P<part>attn|mlp)|H(?P<head>{_NUMBER})|N(?P<neuron>{_NUMBER})))?")
 _LOOSE_LAYER_ID = re.compile(r"l0*([0-9]+)(?:\.(?:(attn|mlp)|h0*([0-9]+)|n0*([0-9]+)))?")
 
@@ -103,6 +108,136 @@ class Component:
             return NotImplemented
         return self.sort_key >= other.sort_key
 
+    @property
+    def step(self) -> Step:
+        """The step of the forward pass this component belongs to (a block: its attention step)."""
+        if self.kind in ("embed", "pos_embed"):
+            return Step("embed")
+        if self.kind in ("ln_final", "unembed"):
+            return Step("unembed")
+        return Step("mlp" if self.kind in ("mlp", "neuron") else "attn", self.layer)
+
+    @property
+    def ablatable(self) -> bool:
+        """Whether interventions can write this component (everything but ln_final and unembed)."""
+        return self.kind not in ("ln_final", "unembed")
+
+    def sites(self, config: ModelConfig) -> list[Site]:
+        """Where this component's output lives, as hook points (checked against the model).
+
+            embed / pos_embed   hook_embed / hook_pos_embed           [batch, pos, d_model]
+            head L.Hh           blocks.L.attn.hook_z, index h        [batch, pos, head, d_head]
+            attn L.attn         blocks.L.hook_attn_out               [batch, pos, d_model]
+            mlp  L.mlp          blocks.L.hook_mlp_out                [batch, pos, d_model]
+            neuron L.Nn         blocks.L.mlp.hook_post, index n      [batch, pos, d_mlp]
+            block L             the attn and mlp outputs of layer L
+        """
+        validate_component(self, config)
+        l = self.layer
+        if self.kind == "embed":
+            return [Site("hook_embed")]
+        if self.kind == "pos_embed":
+            return [Site("hook_pos_embed")]
+        if self.kind == "head":
+            return [Site(f"blocks.{l}.attn.hook_z", self.index, l)]
+        if self.kind == "attn":
+            return [Site(f"blocks.{l}.hook_attn_out", None, l)]
+        if self.kind == "mlp":
+            return [Site(f"blocks.{l}.hook_mlp_out", None, l)]
+        if self.kind == "neuron":
+            return [Site(f"blocks.{l}.mlp.hook_post", self.index, l)]
+        if self.kind == "block":
+            out = [Site(f"blocks.{l}.hook_attn_out", None, l)]
+            if config.d_mlp:
+                out.append(Site(f"blocks.{l}.hook_mlp_out", None, l))
+            return out
+        raise ComponentError(f"{self}: cannot intervene on {self.kind} (choose embed, a head, attn, mlp, neuron or block)")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A hook point a component writes, and the head or neuron `index` into it.
+
+    The index is always dimension 2 of the activation: hook_z is [batch, pos, head, d_head],
+    hook_post is [batch, pos, d_mlp]. `layer` is the block the hook lives in (None for the
+    embeddings). `engine.interventions.write_site` is the one function that writes a site.
+    """
+
+    hook: str
+    index: int | None = None
+    layer: int | None = None
+
+
+INTERVENTION_MODES = ("zero", "mean", "resample", "patch")  # what engine.interventions writes at a site
+ABLATION_MODES = ("zero", "mean", "resample")
+
+STEP_KINDS = ("embed", "attn", "mlp", "unembed")
+STEP_GRAMMAR = "embed, L<layer>.attn, L<layer>.mlp or unembed, or a step number"
+_STEP_ID = re.compile(rf"L(?P<layer>{_NUMBER})\.(?P<half>attn|mlp)")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the forward pass: `embed`, then `L{l}.attn` and `L{l}.mlp` per layer, then
+    `unembed` (2 * n_layers + 2 steps, numbered from 0)."""
+
+    kind: str
+    layer: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in STEP_KINDS:
+            raise ComponentError(f"unknown step kind {self.kind!r} (expected one of: {', '.join(STEP_KINDS)})")
+        _check_number(f"{self.kind} step", "layer", self.layer, required=self.kind in ("attn", "mlp"))
+
+    def __str__(self) -> str:
+        return self.kind if self.layer is None else f"L{self.layer}.{self.kind}"
+
+    def index(self, n_layers: int) -> int:
+        """The step's number in a model with `n_layers` layers."""
+        if self.kind == "embed":
+            return 0
+        if self.kind == "unembed":
+            return 2 * n_layers + 1
+        if cast(int, self.layer) >= n_layers:
+            raise ComponentError(f"step {self}: the model has {_count(n_layers, 'layer', 'layers')}")
+        return 1 + 2 * cast(int, self.layer) + (self.kind == "mlp")
+
+    @classmethod
+    def at(cls, index: int, n_layers: int) -> Step:
+        """The step numbered `index` (0-based) in a model with `n_layers` layers."""
+        last = 2 * n_layers + 1
+        if not 0 <= index <= last:
+            raise ComponentError(f"step {index} is past the end (steps 0..{last})")
+        if index == 0:
+            return cls("embed")
+        if index == last:
+            return cls("unembed")
+        return cls("attn" if index % 2 else "mlp", (index - 1) // 2)
+
+
+def all_steps(n_layers: int) -> list[Step]:
+    """Every step of the forward pass, in order."""
+    return [Step.at(i, n_layers) for i in range(2 * n_layers + 2)]
+
+
+def parse_step(text: str, n_layers: int) -> Step:
+    """A step by name (`L2.mlp`) or by number (`5`), checked against the model's layers."""
+    stripped = text.strip() if isinstance(text, str) else ""
+    if stripped in ("embed", "unembed"):
+        return Step(stripped)
+    if stripped.isascii() and stripped.isdigit():
+        if len(stripped) > 6:
+            raise ComponentError(f"step {stripped[:12]}...: past the end (steps 0..{2 * n_layers + 1})")
+        return Step.at(int(stripped), n_layers)
+    match = _STEP_ID.fullmatch(stripped)
+    if match is None:
+        raise ComponentError(f"unknown step {stripped[:40]!r} (expected {STEP_GRAMMAR})")
+    if len(match["layer"]) > 6:
+        raise ComponentError(f"step {stripped[:12]}...: the model has {_count(n_layers, 'layer', 'layers')}")
+    step = Step(match["half"], int(match["layer"]))
+    step.index(n_layers)  # range check
+    return step
+
 
 def _check_number(kind: str, what: str, value: Any, *, required: bool) -> None:
     """Check that a layer or index is a non-negative int when required, and absent otherwise."""
@@ -147,6 +282,8 @@ def _parse_exact(text: str) -> Component | None:
     match = _LAYER_ID.fullmatch(text)
     if match is None:
         return None
+    if any(len(g) > _MAX_DIGITS for g in match.groups() if g and g[0].isdigit()):
+        raise ComponentError(f"component id {text[:24]}...: a layer, head or neuron number of over {_MAX_DIGITS} digits")
     layer = int(match["layer"])
     if match["part"]:
         return Component(match["part"], layer)
@@ -167,6 +304,8 @@ def _suggest(text: str) -> str | None:
     if match is None:
         return None
     layer, part, head, neuron = match.groups()
+    if any(len(g) > _MAX_DIGITS for g in (layer, head, neuron) if g):
+        return None
     if part:
         return f"L{int(layer)}.{part}"
     if head is not None:

@@ -33,7 +33,7 @@ def lm():
 
 def claims(lm, *lines: str, labels=None) -> list[dict]:
     theory = parse_theory(HEADER + "\n".join(lines) + "\n")
-    return compare(lm, theory, labels=labels, search=False).claims
+    return [c.to_json() for c in compare(lm, theory, labels=labels, search=False).claims]
 
 
 def test_needs_the_mlp(lm) -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from tui_interp.components import parse_component, resolve_components
+from tui_interp.components import Step
 from tui_interp.engine.interventions import Intervention, hooks_for, parse_interventions, prepare, random_reference
 from tui_interp.engine.lens import DLA_HOOKS, direct_logit_attribution
 from tui_interp.engine.patching import activation_patching, activation_patching_loop
@@ -28,7 +29,10 @@ def lm(request, hf_dirs: dict[str, Path]):
 def test_steps(lm) -> None:
     s = Stepper(lm.model, TOKENS)
     n = lm.config.n_layers
-    assert len(s.steps) == 2 * n + 2 and s.steps[0] == "embed" and s.steps[1:3] == ["L0.attn", "L0.mlp"] and s.steps[-1] == "unembed"
+    names = [str(step) for step in s.steps]
+    assert len(names) == 2 * n + 2 and names[0] == "embed" and names[1:3] == ["L0.attn", "L0.mlp"] and names[-1] == "unembed"
+    assert [s.resolve_step(x) for x in ("embed", "L0.mlp", "3", Step("unembed"))] == [0, 2, 3, 2 * n + 1]
+    assert all(Step.at(i, n).index(n) == i for i in range(2 * n + 2))
 
 
 def test_stepping_to_the_end_equals_the_forward_exactly(lm) -> None:
@@ -74,11 +78,11 @@ def test_intervention_recomputes_from_its_step_only(lm, monkeypatch: pytest.Monk
     last = lm.config.n_layers - 1
     s.set_interventions(parse_interventions([f"L{last}.H1"], lm.config))
     s.run_to_end()
-    assert calls == list(range(s.steps.index(f"L{last}.attn"), len(s.steps)))
+    assert calls == list(range(s.resolve_step(f"L{last}.attn"), len(s.steps)))
     calls.clear()
     s.set_interventions([])  # removing it recomputes from the same step again
     state = s.run_to_end()
-    assert calls[0] == s.steps.index(f"L{last}.attn")
+    assert calls[0] == s.resolve_step(f"L{last}.attn")
     assert torch.equal(state.logits, lm.model(TOKENS))
 
 

@@ -41,15 +41,15 @@ def test_shipped_theory_claims_hold(lm) -> None:
     store = LabelStore.for_checkpoint(lm.checkpoint)
     result = compare(lm, load_theory(INDUCTION / "induction.theory"), limit=500, search=False, labels=store)
     assert result.agreement >= 0.99
-    assert [c["status"] for c in result.claims] == ["holds"] * len(result.claims)
+    assert [c.status for c in result.claims] == ["holds"] * len(result.claims)
 
 
 def test_a_wrong_attends_claim_fails(lm) -> None:
     text = (INDUCTION / "induction.theory").read_text().split("# [BOS]")[0]
     text += "claim attends L0.H2 from -1 to 1 above 0.5\nclaim attends L1.H0 from -1 to -2 above 0.5\n"
     result = compare(lm, parse_theory(text), limit=300, search=False)
-    assert [c["status"] for c in result.claims] == ["fails", "fails"]
-    assert all(c["value"] < 0.1 for c in result.claims)
+    assert [c.status for c in result.claims] == ["fails", "fails"]
+    assert all(c.value is not None and c.value < 0.1 for c in result.claims)
 
 
 def test_cli_suggest_accepts_into_the_label_file(tmp_path: Path) -> None:

@@ -61,10 +61,10 @@ def compare(
         if result is None:
             raise fail("internal: the comparison ended without a result")
         recorded = 0
-        if record_evidence and result.claim_results:
+        if record_evidence and result.claims:
             from tui_interp.engine.claims import record_evidence as record
 
-            recorded = record(result.claim_results, store, command=f"tui-interp compare {model} {theory}")
+            recorded = record(result.claims, store, command=f"tui-interp compare {model} {theory}")
     failed = min_agreement is not None and (result.agreement < min_agreement or result.failed_claims > 0)
     if json:
         emit_json({**result.to_json(show), "evidence_recorded": recorded})
@@ -101,8 +101,8 @@ def _render(result, show: int, min_agreement: float | None) -> None:  # noqa: AN
             table.add_column(col)
         style = {"holds": "green", "fails": "red", "unchecked": "yellow"}
         for c in result.claims:
-            measured = "-" if c["value"] is None else f"{c['value']:.3f}"
-            table.add_row(escape(c["text"]), f"[{style[c['status']]}]{c['status']}[/]", measured, escape(c["threshold"] or c["detail"]))
+            measured = "-" if c.value is None else f"{c.value:.3f}"
+            table.add_row(escape(c.text), f"[{style[c.status]}]{c.status}[/]", measured, escape(c.threshold or c.detail))
         console.print(table)
     if result.searched:
         console.print(f"search: {result.found_by_search} more counterexamples in {result.searched:,} inputs near failures")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -11,13 +11,7 @@ from rich.table import Table
 
 from tui_interp.cli import app
 from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, user_errors
-from tui_interp.cli.model_cmds import BosOpt, ModelArg, load, model_ref, prompt_tokens, token_rows
-
-if TYPE_CHECKING:
-    import torch
-
-    from tui_interp.engine.lens import TokenScore
-    from tui_interp.model.loader import LoadedModel
+from tui_interp.cli.model_cmds import BosOpt, ModelArg, load
 
 PromptOpt = Annotated[Optional[str], typer.Option("--prompt", "-p", help="Text to run.")]
 TokensOpt = Annotated[Optional[str], typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")]
@@ -25,17 +19,6 @@ TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="How many predictio
 StreamOpt = Annotated[bool, typer.Option("--stream", help="Keep one block's weights on the device at a time (models bigger than memory).")]
 TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Target token (text, or #ID); default: the clean run's top prediction.")]
 OtherOpt = Annotated[Optional[str], typer.Option("--other", help="Second token: measure the logit difference target - other.")]
-
-
-def _tokens(lm: LoadedModel, prompt: str | None, tokens: str | None, bos: bool | None) -> tuple[torch.Tensor, list[int]]:
-    import torch
-
-    ids, _ = prompt_tokens(lm, prompt, tokens, bos)
-    return torch.tensor([ids], device=lm.device), ids
-
-
-def _scores(lm: LoadedModel, scores: list[TokenScore]) -> list[dict[str, Any]]:
-    return [{"id": s.id, "text": token_rows(lm, [s.id])[0]["text"], "prob": s.prob, "logit": s.logit} for s in scores]
 
 
 def _fmt_scores(rows: list[dict[str, Any]]) -> str:
@@ -57,35 +40,20 @@ def step(
 ) -> None:
     """Step through the forward pass to a step and show the state there."""
     with user_errors():
-        from tui_interp.engine.stepper import Stepper
+        from tui_interp.engine.stepper import step_report
+        from tui_interp.engine.tokens import encode_prompt
 
         lm = load(model, device, dtype, stream)
-        t, ids = _tokens(lm, prompt, tokens, bos)
-        stepper = Stepper(lm.model, t)
-        state = stepper.goto(to) if to is not None else stepper.run_to_end()
-        lens = stepper.lens(top_k)
-        doc: dict[str, Any] = {
-            "model": model_ref(lm.checkpoint),
-            "tokens": token_rows(lm, ids),
-            "steps": stepper.steps,
-            "at": {"index": state.index, "name": state.name},
-            "resid_norms": stepper.resid_norms().tolist(),
-            "lens": [_scores(lm, row) for row in lens],
-        }
-        if state.name.endswith(".attn"):
-            layer = int(state.name[1 : state.name.index(".")])
-            doc["attention"] = {
-                f"L{layer}.H{h}": stepper.attention(layer, h).float().tolist() for h in range(lm.config.n_heads)
-            }
-        if state.name.endswith(".mlp") and lm.config.d_mlp:
-            layer = int(state.name[1 : state.name.index(".")])
-            doc["top_neurons"] = [{"neuron": f"L{layer}.N{n}", "activation": v} for n, v in stepper.top_neurons(layer, len(ids) - 1, 10)]
+        ids, _ = encode_prompt(lm, prompt, tokens, bos)
+        report = step_report(lm, ids, to, k=top_k)
+        doc = report.to_json()
+        state = report
     if json:
         emit_json(doc)
         return
-    bar = " ".join(f"[reverse]{escape(s)}[/]" if i == state.index else f"[dim]{escape(s)}[/]" for i, s in enumerate(stepper.steps))
-    console.print(f"step {state.index}/{len(stepper.steps) - 1}: {bar}")
-    table = Table(title=f"after {escape(state.name)}: logit lens per position")
+    bar = " ".join(f"[reverse]{escape(s)}[/]" if i == state.index else f"[dim]{escape(s)}[/]" for i, s in enumerate(doc["steps"]))
+    console.print(f"step {state.index}/{len(doc['steps']) - 1}: {bar}")
+    table = Table(title=f"after {escape(str(state.step))}: logit lens per position")
     for col in ("pos", "token", "|resid|", "top predictions"):
         table.add_column(col)
     for p, (tok, norm, row) in enumerate(zip(doc["tokens"], doc["resid_norms"], doc["lens"])):
@@ -121,30 +89,22 @@ def ablate(
     """Ablate components and show the effect on the prediction and the target's logit."""
     with user_errors():
         from tui_interp.engine.ablation import ablation_effect
-        from tui_interp.engine.interventions import parse_interventions
+        from tui_interp.engine.interventions import parse_interventions, reference_batch
+        from tui_interp.engine.tokens import encode_prompt
 
         lm = load(model, device, dtype)
-        t, ids = _tokens(lm, prompt, tokens, bos)
+        ids, _ = encode_prompt(lm, prompt, tokens, bos)
         ivs = parse_interventions(component, lm.config, default_mode=mode)
-        result = ablation_effect(lm, t, ivs, target=target, other=other, reference_prompts=reference, seed=seed, k=top_k)
-        doc = {
-            "model": model_ref(lm.checkpoint),
-            "tokens": token_rows(lm, ids),
-            "interventions": [str(iv) for iv in ivs],
-            "reference": result.reference,
-            "target": {"id": result.target, "text": token_rows(lm, [result.target])[0]["text"]},
-            "other": None if result.other is None else {"id": result.other, "text": token_rows(lm, [result.other])[0]["text"]},
-            "clean": {"metric": result.clean_metric, "prob": result.clean_prob, "top_k": _scores(lm, result.clean_top)},
-            "ablated": {"metric": result.ablated_metric, "prob": result.ablated_prob, "top_k": _scores(lm, result.ablated_top)},
-            "metric_change": result.ablated_metric - result.clean_metric,
-        }
+        ref = reference_batch(lm, len(ids), prompts=reference, seed=seed) if mode in ("mean", "resample") else None
+        result = ablation_effect(lm, ids, ivs, target=target, other=other, reference=ref, seed=seed, k=top_k)
+        doc = result.to_json(lm, ids)
     if json:
         emit_json(doc)
         return
     what = "logit" if result.other is None else f"logit - logit({escape(repr(doc['other']['text']))})"
     console.print(f"ablated {escape(', '.join(doc['interventions']))}" + (f" (reference: {escape(result.reference)})" if result.reference else ""))
     console.print(f"target {escape(repr(doc['target']['text']))}: {what} {result.clean_metric:.3f} -> {result.ablated_metric:.3f} "
-                  f"(Δ {doc['metric_change']:+.3f}), p {result.clean_prob:.3f} -> {result.ablated_prob:.3f}")
+                  f"(Δ {doc['metric_change']:+.3f}), p {result.target.prob:.3f} -> {result.target_ablated.prob:.3f}")
     console.print("clean:   " + _fmt_scores(doc["clean"]["top_k"]))
     console.print("ablated: " + _fmt_scores(doc["ablated"]["top_k"]))
 
@@ -165,42 +125,14 @@ def patch(
 ) -> None:
     """Activation patching: how much of the clean behaviour each component restores in the corrupted run."""
     with user_errors():
-        import torch
-
-        from tui_interp.components import resolve_components
-        from tui_interp.engine.patching import activation_patching
-        from tui_interp.engine.targets import parse_target
+        from tui_interp.engine.patching import patch_prompts
 
         lm = load(model, device, dtype)
         tok = lm.need_tokenizer()
-        c_ids, x_ids = tok.encode(clean, bos=bos), tok.encode(corrupt, bos=bos)
-        from tui_interp.errors import InputError
-
-        if len(c_ids) != len(x_ids):
-            raise InputError(f"--clean is {len(c_ids)} tokens but --corrupt is {len(x_ids)}: patching needs prompts of the same length")
-        ct, xt = torch.tensor([c_ids], device=lm.device), torch.tensor([x_ids], device=lm.device)
-        with torch.inference_mode():
-            clean_top = int(lm.model(ct)[0, -1].argmax())
-            corrupt_top = int(lm.model(xt)[0, -1].argmax())
-        tgt = parse_target(lm, target) if target else clean_top
-        oth = parse_target(lm, other) if other else (corrupt_top if corrupt_top != tgt else None)
-        comps = resolve_components(components, lm.config)
-        result = activation_patching(lm.model, ct, xt, tgt, comps, other=oth, per_position=per_position)
-        doc = {
-            "model": model_ref(lm.checkpoint),
-            "clean_tokens": token_rows(lm, c_ids),
-            "corrupt_tokens": token_rows(lm, x_ids),
-            "target": {"id": tgt, "text": token_rows(lm, [tgt])[0]["text"]},
-            "other": None if oth is None else {"id": oth, "text": token_rows(lm, [oth])[0]["text"]},
-            "metric": "logit(target) - logit(other) at the last position" if oth is not None else "logit(target) at the last position",
-            "clean": result.clean,
-            "corrupt": result.corrupt,
-            "per_position": per_position,
-            "results": [
-                {"component": c, "effect": _nan_to_none(result.effect[i].tolist()), "metric": result.raw[i].tolist()}
-                for i, c in enumerate(result.components)
-            ],
-        }
+        report = patch_prompts(lm, tok.encode(clean, bos=bos), tok.encode(corrupt, bos=bos), target=target, other=other,
+                               components=components, per_position=per_position)
+        result = report.result
+        doc = report.to_json()
     if json:
         emit_json(doc)
         return
@@ -218,12 +150,6 @@ def patch(
     console.print(table)
 
 
-def _nan_to_none(x: Any) -> Any:
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return None if x != x else x
-
-
 @app.command()
 def lens(
     model: ModelArg,
@@ -239,33 +165,15 @@ def lens(
 ) -> None:
     """Logit lens at every layer and position; with --target, direct logit attribution per component."""
     with user_errors():
-        import torch
-
-        from tui_interp.engine.lens import DLA_HOOKS, direct_logit_attribution, logit_lens
-        from tui_interp.engine.targets import parse_target
+        from tui_interp.engine.lens import lens_report
+        from tui_interp.engine.tokens import encode_prompt, parse_target
 
         lm = load(model, device, dtype)
-        t, ids = _tokens(lm, prompt, tokens, bos)
-        with torch.inference_mode():
-            _, cache = lm.model.run_with_cache(t, [h for h in DLA_HOOKS if h != "hook_pos_embed" or lm.config.positional == "learned"] + ["blocks.0.hook_resid_pre"])
-        rows = []
-        for p in range(len(ids)):
-            rows.append([{"after": r.label, "top": _scores(lm, r.top)} for r in logit_lens(lm.model, cache, position=p, k=top_k)])
-        doc: dict[str, Any] = {"model": model_ref(lm.checkpoint), "tokens": token_rows(lm, ids), "lens": rows}
-        if target is not None:
-            tgt = parse_target(lm, target)
-            oth = parse_target(lm, other) if other else None
-            a = direct_logit_attribution(lm.model, cache, tgt, other=oth)
-            doc["attribution"] = {
-                "target": {"id": tgt, "text": token_rows(lm, [tgt])[0]["text"]},
-                "other": None if oth is None else {"id": oth, "text": token_rows(lm, [oth])[0]["text"]},
-                "position": len(ids) - 1,
-                "contributions": a.contributions,
-                "bias": a.bias,
-                "sum": a.total,
-                "logit": a.logit,
-                "final_norm_scale": a.scale,
-            }
+        ids, _ = encode_prompt(lm, prompt, tokens, bos)
+        tgt = parse_target(lm, target) if target is not None else None
+        oth = parse_target(lm, other) if other else None
+        doc = lens_report(lm, ids, k=top_k, target=tgt, other=oth).to_json()
+        rows = doc["lens"]
     if json:
         emit_json(doc)
         return
@@ -304,6 +212,7 @@ def suggest(
     """Suggest labels for attention heads by matching their patterns to known ones."""
     with user_errors():
         from tui_interp.engine.suggest import suggest_head_labels
+        from tui_interp.engine.tokens import model_json
         from tui_interp.labels import LabelStore
         from tui_interp.theory import load_theory
 
@@ -321,7 +230,7 @@ def suggest(
                 store.add(s.component, s.name, tags=["suggested"], evidence=[s.evidence(command)])
                 written.append(s.component)
         doc = {
-            "model": model_ref(lm.checkpoint),
+            "model": model_json(lm),
             "suggestions": [{"component": s.component, "name": s.name, "score": s.score, "metric": s.metric, "inputs": s.inputs} for s in found],
             "accepted": written,
         }

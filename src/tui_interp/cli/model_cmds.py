@@ -32,10 +32,6 @@ BosOpt = Annotated[
 ]
 
 
-def model_ref(ckpt: Any) -> dict[str, str]:
-    return {"name": ckpt.name, "fingerprint": ckpt.fingerprint}
-
-
 @app.command()
 def inspect(model: ModelArg, json: JsonOpt = False) -> None:
     """Architecture and size of a checkpoint, from its headers only (no weights are read)."""
@@ -92,39 +88,6 @@ def load(model: Path, device: str, dtype: DtypeChoice, stream: bool = False) -> 
     return load_model(model, device=device, dtype=dtype.value, stream=stream)
 
 
-def parse_tokens(text: str) -> list[int]:
-    from tui_interp.errors import InputError
-
-    try:
-        ids = [int(t) for t in text.replace(" ", "").split(",") if t != ""]
-    except ValueError:
-        raise InputError(f"--tokens {text!r}: expected comma-separated token ids such as 1,2,3") from None
-    if not ids:
-        raise InputError("--tokens: no token ids given")
-    return ids
-
-
-def prompt_tokens(lm: LoadedModel, prompt: str | None, tokens: str | None, bos: bool | None) -> tuple[list[int], str]:
-    """Token ids to run, and how BOS was decided ("tokenizer", "forced", "removed", "as given")."""
-    from tui_interp.errors import InputError
-
-    if (prompt is None) == (tokens is None):
-        raise InputError("give exactly one of --prompt TEXT or --tokens 1,2,3")
-    if tokens is not None:
-        return parse_tokens(tokens), "as given"
-    tok = lm.need_tokenizer()
-    ids = tok.encode(prompt or "", bos=bos)
-    how = "tokenizer" if bos is None else ("forced on" if bos else "forced off")
-    if not ids:
-        raise InputError("the prompt encodes to no tokens")
-    return ids, how
-
-
-def token_rows(lm: LoadedModel, ids: list[int]) -> list[dict[str, Any]]:
-    tok = lm.tokenizer
-    return [{"id": i, "text": tok.display(i) if tok is not None and i < tok.vocab_size else f"<{i}>"} for i in ids]
-
-
 @app.command()
 def run(
     model: ModelArg,
@@ -143,60 +106,28 @@ def run(
 ) -> None:
     """Run a prompt: the tokens it ran, the top next tokens, and the logit lens."""
     with user_errors():
-        import torch
-
-        from tui_interp.engine.cache import save_cache as write_cache
-        from tui_interp.engine.lens import logit_lens, top_k as topk
-
-        from tui_interp.engine.ablation import reference_batch
-        from tui_interp.engine.interventions import hooks_for, parse_interventions, prepare
+        from tui_interp.engine.interventions import parse_steering
+        from tui_interp.engine.run import run_prompt
+        from tui_interp.engine.tokens import encode_prompt
 
         lm = load(model, device, dtype)
-        ids, bos_how = prompt_tokens(lm, prompt, tokens, bos)
-        t = torch.tensor([ids], device=lm.device)
-        ivs = parse_interventions(ablate or [], lm.config)
-        reference = None
-        if any(iv.needs_reference for iv in ivs):
-            ref, reference = reference_batch(lm, len(ids), None, seed=seed)
-            ivs = prepare(ivs, lm.model, reference=ref, seed=seed)
-        ivs = [*ivs, *(parse_steering(spec, lm) for spec in steer or [])]
-        patterns = ["blocks.0.hook_resid_pre", "blocks.*.hook_resid_post"]
-        if save_cache is not None:
-            patterns.append(hooks)
-            lm.model.match_hooks(hooks)  # a glob that matches nothing is an error before running
-        with torch.inference_mode():
-            logits, cache = lm.model.run_with_cache(t, patterns, hooks=hooks_for(ivs, lm.config))
-        lens = logit_lens(lm.model, cache, k=top_k)
-        saved = None
-        if save_cache is not None:
-            saved = write_cache(save_cache, lm, ids, logits, cache, hooks, interventions=[str(iv) for iv in ivs])
-    name = lambda i: token_rows(lm, [i])[0]["text"]  # noqa: E731
-    top = [{"id": s.id, "text": name(s.id), "logit": s.logit, "prob": s.prob} for s in topk(logits[0, -1], top_k)]
-    doc = {
-        "model": model_ref(lm.checkpoint),
-        "device": str(lm.device),
-        "dtype": str(lm.dtype).removeprefix("torch."),
-        "bos": bos_how,
-        "tokens": token_rows(lm, ids),
-        "interventions": [str(iv) for iv in ivs],
-        "reference": reference,
-        "top_k": top,
-        "logit_lens": [
-            {"after": row.label, "top": [{"id": s.id, "text": name(s.id), "prob": s.prob} for s in row.top]} for row in lens
-        ],
-        "saved_cache": saved,
-    }
+        ids, bos_how = encode_prompt(lm, prompt, tokens, bos)
+        steering = [parse_steering(spec, lm.model) for spec in steer or []]
+        result = run_prompt(lm, ids, top_k_count=top_k, ablate=ablate or [], steer=steering, seed=seed,
+                            save_cache=save_cache, hooks=hooks, bos=bos_how)
+    doc = result.to_json()
     if json:
         emit_json(doc)
         return
     console.print(f"[bold]{escape(lm.name)}[/] on {lm.device} ({doc['dtype']}), BOS: {bos_how}")
-    if ivs:
+    if doc["interventions"]:
+        reference = doc["reference"]
         console.print("ablated: " + escape(", ".join(doc["interventions"])) + (f" (reference: {escape(reference)})" if reference else ""))
     console.print("tokens: " + "  ".join(f"[dim]{r['id']}[/]:{escape(repr(r['text']))}" for r in doc["tokens"]))
     table = Table(title="next token")
     for col in ("#", "id", "token", "prob", "logit"):
         table.add_column(col, justify="right" if col != "token" else "left")
-    for rank, row in enumerate(top, 1):
+    for rank, row in enumerate(doc["top_k"], 1):
         table.add_row(str(rank), str(row["id"]), escape(repr(row["text"])), f"{row['prob']:.3f}", f"{row['logit']:.2f}")
     console.print(table)
     lens_table = Table(title="logit lens (last position)")
@@ -205,35 +136,9 @@ def run(
     for row in doc["logit_lens"]:
         lens_table.add_row(row["after"], "  ".join(f"{escape(repr(s['text']))} {s['prob']:.2f}" for s in row["top"]))
     console.print(lens_table)
+    saved = doc["saved_cache"]
     if saved:
         console.print(f"saved {saved['n_tensors']} activations to {escape(saved['path'])}")
-
-
-def parse_steering(spec: str, lm: LoadedModel):  # noqa: ANN201 -- engine.interventions.Steering
-    """`HOOK=FILE.safetensors[*COEF]` -> a Steering intervention."""
-    from safetensors import SafetensorError, safe_open
-
-    from tui_interp.engine.interventions import Steering
-    from tui_interp.errors import InputError
-
-    hook, sep, rest = spec.partition("=")
-    if not sep or not hook or not rest:
-        raise InputError(f"--steer {spec!r}: expected HOOK=FILE.safetensors[*COEF]")
-    path, _, coef_text = rest.partition("*")
-    try:
-        coefficient = float(coef_text) if coef_text else 1.0
-    except ValueError:
-        raise InputError(f"--steer {spec!r}: the coefficient after * must be a number") from None
-    lm.model.match_hooks(hook)
-    try:
-        with safe_open(path, framework="pt") as f:
-            keys = list(f.keys())
-            if len(keys) != 1:
-                raise InputError(f"{path}: a steering file holds exactly one tensor, found {len(keys)}")
-            vector = f.get_tensor(keys[0])
-    except (SafetensorError, OSError) as e:
-        raise InputError(f"{path}: cannot read steering vector: {e}") from e
-    return Steering(hook, vector.flatten() if vector.dim() > 1 and vector.shape[0] == 1 else vector, coefficient)
 
 
 @app.command()
@@ -261,7 +166,9 @@ def verify(
             token_lists = [torch.randint(0, lm.config.vocab_size, (length,), generator=g).tolist() for length in sorted({1, min(7, n), min(32, n)})]
         report = run_verify(lm, token_lists, tolerance=tolerance)
     if json:
-        emit_json({"model": model_ref(lm.checkpoint), "device": str(lm.device), **report.to_json()})
+        from tui_interp.engine.tokens import model_json
+
+        emit_json({"model": model_json(lm), "device": str(lm.device), **report.to_json()})
     else:
         table = Table(title=escape(f"{lm.name}: tui-interp vs transformers {report.transformers_version} ({report.dtype})"))
         for col in ("prompt", "tokens", "max |Δlogit|", "max |Δresid| (layer)", "max |Δpattern|"):

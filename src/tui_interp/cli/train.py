@@ -1,16 +1,12 @@
 """`tui-interp train TASK --out DIR`: train a sample model and write it as a HuggingFace checkpoint.
 
-Thin: builds the task and training config, calls `tasks.train`, renders progress with rich,
-and writes the directory (weights, tokenizer, model card, theory file, head labels) through
-the core.
+Thin: builds the task and training config, calls `tasks.train` (rendering progress with rich)
+and `tasks.sample.write_sample_model` (weights, tokenizer, model card, theory file, head labels).
 """
 
 from __future__ import annotations
 
 import json as jsonlib
-import os
-import shlex
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -56,42 +52,6 @@ def _parse_options(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _command(task: str, out: Path, cfg: TrainConfig, options: dict[str, Any], dtype: str, threads: int | None) -> str:
-    """The full command that reproduces a run, every setting spelled out."""
-    args = ["tui-interp", "train", task, "--out", str(out), "--seed", str(cfg.seed), "--steps", str(cfg.steps),
-            "--lr", f"{cfg.lr:g}", "--weight-decay", f"{cfg.weight_decay:g}",
-            "--batch-size", str(cfg.batch_size or 0), "--eval-every", str(cfg.eval_every)]
-    if cfg.stop_at_test_acc is None and cfg.stop_at_train_acc is None:
-        args.append("--no-early-stop")
-    if cfg.stop_at_test_acc is not None:
-        args += ["--stop-at-test-acc", f"{cfg.stop_at_test_acc:g}"]
-    if cfg.stop_at_train_acc is not None:
-        args += ["--stop-at-train-acc", f"{cfg.stop_at_train_acc:g}"]
-    for key, value in options.items():
-        if key == "train_frac":
-            args += ["--train-frac", f"{value:g}"]
-        else:
-            args += ["--task-option", f"{key}={jsonlib.dumps(value)}"]
-    if dtype != "float32":
-        args += ["--dtype", dtype]
-    if threads:
-        args += ["--threads", str(threads)]
-    return shlex.join(args)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @app.command("train")
 def train_cmd(
     task: Annotated[TaskChoice, typer.Argument(help="What to train: modadd, parity, sorting, induction or charlm.", show_default=False)],
@@ -120,6 +80,7 @@ def train_cmd(
 
         from tui_interp.errors import InputError
         from tui_interp.tasks import get_task, with_defaults
+        from tui_interp.tasks.sample import train_command, write_sample_model
 
         if threads is not None:
             if threads < 1:
@@ -153,13 +114,13 @@ def train_cmd(
             # an explicit stopping rule replaces the task's default one
             cfg = dataclasses.replace(cfg, stop_at_test_acc=stop_at_test_acc, stop_at_train_acc=stop_at_train_acc)
         cfg.check()
-        command = _command(task.value, out, cfg, options, dtype.value, threads)
+        command = train_command(task.value, out, cfg, options, dtype.value, threads)
         result = _train_with_progress(the_task, cfg, show=err_console.is_terminal)
         if dtype is not WeightsDtype.float32:
             from tui_interp.tasks.trainer import round_weights
 
             result = round_weights(result, getattr(torch, dtype.value))
-        doc = _write(the_task, result, out, command=command, dtype=dtype.value, force=force)
+        doc = write_sample_model(the_task, result, out, command=command, dtype=dtype.value, force=force)
     if json:
         emit_json(doc)
         return
@@ -190,96 +151,6 @@ def _train_with_progress(task: Task, cfg: TrainConfig, *, show: bool) -> TrainRe
             bar.update(job, completed=p.step, loss=f"{p.loss:.4f}", **last_acc)
 
         return train(task, cfg, progress=report)
-
-
-def _write(task: Task, result: TrainResult, out: Path, *, command: str, dtype: str, force: bool) -> dict[str, Any]:
-    """Save the checkpoint with card and theory, then label heads where the task calls for it."""
-    import torch
-
-    from tui_interp.model.checkpoint import open_checkpoint
-    from tui_interp.model.export import save_checkpoint, state_dict_for
-    from tui_interp.tasks.card import model_card
-
-    torch_dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
-    name = out.resolve().name
-    size = sum(t.numel() * t.element_size() for t in state_dict_for(result.model, task.model_type, dtype=torch_dtype).values())
-    theory = task.theory()
-    card_args: dict[str, Any] = dict(
-        name=name,
-        command=command,
-        size_bytes=size,
-        weights_dtype=dtype,
-        theory_file=theory[0] if theory else None,
-        model_path=str(out),
-        extra_fields=task.card_fields(),
-    )
-    files = {"README.md": model_card(result, **card_args)}
-    if theory:
-        files[theory[0]] = theory[1]
-    save_checkpoint(
-        result.model,
-        out,
-        tokenizer_json=task.tokenizer_json(),
-        model_type=task.model_type,
-        dtype=torch_dtype,
-        files=files,
-        overwrite=force,
-    )
-    ckpt = open_checkpoint(out)
-    written = sorted(files) + ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
-    labels_doc = None
-    if task.label_heads:
-        from tui_interp.tasks.heads import head_labels, measure, scores_document
-
-        scores = measure(str(out))
-        labels_doc = head_labels(
-            scores,
-            model_name=name,
-            fingerprint=ckpt.fingerprint,
-            command=f"python -m tui_interp.tasks.heads {shlex.quote(str(out))}",
-        )
-        if labels_doc["labels"]:
-            _write_atomic(out / "labels.json", jsonlib.dumps(labels_doc, indent=2, ensure_ascii=False) + "\n")
-            written.append("labels.json")
-            notes = _heads_note(scores_document(scores), labels_doc)
-            _write_atomic(out / "README.md", model_card(result, **card_args, labels_file="labels.json", notes=notes))
-    return {
-        "task": task.name,
-        "out": str(out),
-        "name": name,
-        "seed": result.config.seed,
-        "steps": result.steps,
-        "stopped": result.stopped,
-        "train_accuracy": result.train_acc,
-        "test_accuracy": result.test_acc,
-        "train_loss": result.train_loss,
-        "test_loss": result.test_loss,
-        "seconds": round(result.seconds, 3),
-        "n_params": ckpt.n_params,
-        "size_bytes": size,
-        "dtype": dtype,
-        "fingerprint": ckpt.fingerprint,
-        "files": sorted(written),
-        "labels": [lab["component"] + ": " + lab["name"] for lab in (labels_doc or {}).get("labels", [])],
-        "command": command,
-    }
-
-
-def _heads_note(scores: dict[str, Any], labels_doc: dict[str, Any]) -> str:
-    """A card section: the labelled heads, then every head's two scores."""
-    labelled = {lab["component"]: lab["name"] for lab in labels_doc["labels"]}
-    lines = [
-        "## Heads",
-        "",
-        f"Attention measured on {scores['probe']}. Heads whose score passes the threshold are "
-        "labelled in `labels.json`.",
-        "",
-        "| head | previous-token score | induction score | label |",
-        "| --- | ---: | ---: | --- |",
-    ]
-    for h in scores["heads"]:
-        lines.append(f"| {h['component']} | {h['prev_token']:.3f} | {h['induction']:.3f} | {labelled.get(h['component'], '')} |")
-    return "\n".join(lines)
 
 
 def _render(doc: dict[str, Any]) -> None:

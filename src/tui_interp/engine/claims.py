@@ -7,9 +7,10 @@
                            positions, over the domain, above X (default 0.5)
     claim label C "name"   the label store holds this label for the component
 
-Ablations run over the theory's own inputs: mean ablation writes each component's mean
-activation over those inputs (all positions); resample ablation writes the activation of
-another input of the same batch (a seeded permutation). Each result says what it measured.
+Ablations run over the theory's own inputs, which are also the reference set
+(engine/interventions.py): mean ablation writes each component's mean activation over those
+inputs (all positions); resample ablation writes the activation of another input of the same
+batch (a seeded permutation that moves every input). Each result says what it measured.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 
 import torch
 
-from tui_interp.components import Component, resolve_components
-from tui_interp.engine.interventions import Intervention, Site, sites_of
+from tui_interp.components import Component, Site, resolve_components
+from tui_interp.engine.interventions import hook_means, resample_rows, write_site
 from tui_interp.errors import TuiInterpError
 from tui_interp.model.loader import LoadedModel
 from tui_interp.model.transformer import HookFn
@@ -40,6 +41,10 @@ class ClaimResult:
     threshold: str | None = None  # e.g. "below 0.5"
     detail: str = ""  # how it was measured, or why it could not be
     components: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return self.claim.text
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,53 +67,32 @@ class _Unchecked(TuiInterpError):
 
 def site_means(lm: LoadedModel, batches: Sequence[torch.Tensor], sites: Sequence[Site]) -> dict[Site, torch.Tensor]:
     """Mean activation of each site over every token of every batch: [d] per site."""
-    hooks = sorted({s.hook for s in sites})
-    sums: dict[str, torch.Tensor] = {}
-    count = 0
-    with torch.inference_mode():
-        for tokens in batches:
-            _, cache = lm.model.run_with_cache(tokens, hooks)
-            for h in hooks:
-                flat = cache[h].float().flatten(0, 1).sum(0)  # [head, d_head] / [d_model] / [d_mlp]
-                sums[h] = sums[h] + flat if h in sums else flat
-            count += tokens.shape[0] * tokens.shape[1]
-    return {s: (sums[s.hook] / count if s.index is None else (sums[s.hook] / count)[s.index]) for s in sites}
+    means = hook_means(lm.model, batches, sorted({s.hook for s in sites}))
+    return {s: means[s.hook] if s.index is None else means[s.hook][s.index] for s in sites}
 
 
 def ablation_hooks(sites: Sequence[Site], mode: str, means: dict[Site, torch.Tensor] | None, seed: int) -> HookFactory:
-    """A factory of hooks that ablate all `sites` for a batch (mean: write the mean; zero;
-    resample: write the activation of another row of the same batch)."""
+    """A factory of hooks that ablate all `sites` for a batch: zero, the mean, or (resample)
+    the activation of another input of the same batch (`resample_rows`, seeded per batch size)."""
     by_hook: dict[str, list[Site]] = defaultdict(list)
     for s in sites:
         by_hook[s.hook].append(s)
 
     def factory(batch: int) -> list[tuple[str, HookFn]]:
-        gen = torch.Generator().manual_seed(seed + batch)
-        perm = torch.randperm(batch, generator=gen) if batch > 1 else torch.zeros(1, dtype=torch.long)
+        rows = resample_rows(batch, batch, torch.Generator().manual_seed(seed + batch), same_batch=True)
         out = []
         for hook, group in by_hook.items():
-            whole = [s for s in group if s.index is None]
-            index = torch.tensor([s.index for s in group if s.index is not None], dtype=torch.long)
-            mean_idx = torch.stack([means[s] for s in group if s.index is not None]) if mode == "mean" and means and len(index) else None
 
-            def fn(x: torch.Tensor, *, hook: object, whole=whole, index=index, mean_idx=mean_idx, group=group) -> torch.Tensor:
+            def fn(x: torch.Tensor, *, hook: object, group: list[Site] = group) -> torch.Tensor:
+                source = x[rows.to(x.device)] if mode == "resample" else None
                 x = x.clone()
-                src = x[perm.to(x.device)] if mode == "resample" else None
-                if whole:
+                for site in group:
                     if mode == "zero":
-                        x.zero_()
+                        write_site(x, index=site.index, value=0.0)
                     elif mode == "mean":
-                        x[:] = means[whole[0]].to(x.dtype)  # type: ignore[index]
+                        write_site(x, index=site.index, value=means[site])  # type: ignore[index]
                     else:
-                        x = src  # type: ignore[assignment]
-                    return x
-                i = index.to(x.device)
-                if mode == "zero":
-                    x[:, :, i] = 0
-                elif mode == "mean":
-                    x[:, :, i] = mean_idx.to(x.device, x.dtype)  # type: ignore[union-attr]
-                else:
-                    x[:, :, i] = src[:, :, i]  # type: ignore[index]
+                        write_site(x, index=site.index, source=source)
                 return x
 
             out.append((hook, fn))
@@ -135,7 +119,7 @@ def _ablatable_sites(components: Sequence[Component], lm: LoadedModel) -> list[S
     for c in components:
         if c.kind in ("ln_final", "unembed"):
             raise _Unchecked(f"{c} cannot be ablated")
-        for s in sites_of(c, lm.config):
+        for s in c.sites(lm.config):
             if s not in sites:
                 sites.append(s)
     return sites
@@ -167,7 +151,7 @@ def complement_sites(kept: Sequence[Component], lm: LoadedModel) -> list[Site]:
     sites: list[Site] = []
     for c in candidates:
         if not covered(c):
-            sites += sites_of(c, cfg)
+            sites += c.sites(cfg)
     return sites
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from tui_interp.engine.claims import ClaimContext, HookFactory, check_claims, sample_for_claims
+from tui_interp.engine.claims import ClaimContext, ClaimResult, HookFactory, check_claims, sample_for_claims
 from tui_interp.errors import InputError, TuiInterpError
 from tui_interp.model.loader import LoadedModel
 from tui_interp.theory import Assignment, Evaluation, Theory, format_input, to_json
@@ -77,12 +77,11 @@ class CompareResult:
     searched: int = 0  # extra inputs tried by the search
     found_by_search: int = 0
     seconds: float = 0.0
-    claims: list[dict[str, Any]] = field(default_factory=list)
-    claim_results: list[Any] = field(default_factory=list, repr=False)
+    claims: list[ClaimResult] = field(default_factory=list)
 
     @property
     def failed_claims(self) -> int:
-        return sum(c["status"] == "fails" for c in self.claims)
+        return sum(c.status == "fails" for c in self.claims)
 
     def to_json(self, show: int | None = None) -> dict[str, Any]:
         shown = self.counterexamples if show is None else self.counterexamples[:show]
@@ -107,7 +106,7 @@ class CompareResult:
                 for o in shown
             ],
             "search": {"tried": self.searched, "found": self.found_by_search},
-            "claims": self.claims,
+            "claims": [c.to_json() for c in self.claims],
             "seconds": self.seconds,
         }
 
@@ -293,8 +292,7 @@ def iter_compare(
         searched=tried,
         found_by_search=len(found),
         seconds=time.perf_counter() - t0,
-        claims=[r.to_json() for r in claim_results],
-        claim_results=claim_results,
+        claims=claim_results,
     )
     yield Progress("done", len(outcomes), len(outcomes), n_agree, result.n_failures)
     yield result

@@ -1,73 +1,144 @@
 """Interventions on components: zero, mean and resample ablation, activation patching, steering.
 
-An intervention names a component (`L0.H3`, `L1.mlp`, `L1.N7`, a glob expands to several) and
-a mode. Each becomes forward hooks on the component's site:
+An intervention names a component (`L0.H3`, `L1.mlp`, `L1.N7`; a glob expands to several) and
+a mode. Each becomes forward hooks on the component's sites (`Component.sites`: the hook point
+and the head or neuron index into it). `write_site` is the one function that writes an
+activation at a site; ablation, patching and claims all go through it.
 
-    head L.Hh    blocks.L.attn.hook_z[:, pos, h]        [batch, pos, head, d_head]
-    attn L.attn  blocks.L.hook_attn_out                 [batch, pos, d_model]
-    mlp  L.mlp   blocks.L.hook_mlp_out                  [batch, pos, d_model]
-    neuron L.Nn  blocks.L.mlp.hook_post[:, pos, n]      [batch, pos, d_mlp]
-    block L      both attn and mlp outputs of layer L
-    embed / pos_embed   hook_embed / hook_pos_embed
+What each mode writes, at every position (or at the given positions):
 
-mean: the component's mean activation over a reference batch (all its positions), at every
-position. resample: the activation of another input from the reference batch (same length),
-chosen with a seed. patch: the activation from a given source run (clean -> corrupted).
+    zero      0
+    mean      the component's mean activation over a reference set (all inputs, all positions)
+    resample  the component's activation on another input drawn from the reference set, with
+              a seeded generator (`resample_rows`): on one prompt, one reference input; when
+              the reference set is the batch being run (claims), a seeded permutation that
+              moves every input (so no input keeps its own activation)
+    patch     the activation from a given source run (clean -> corrupted)
+
+The reference set (`Reference`) is the theory's inputs, a list of prompts, or seeded random
+token sequences; it says what it is in words, and every face shows that.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tui_interp.components import Component, resolve_components
-from tui_interp.errors import ComponentError, InputError
+from tui_interp.components import ABLATION_MODES, INTERVENTION_MODES, Component, Site, resolve_components
+from tui_interp.errors import InputError
+from tui_interp.fileio import regular_file
 from tui_interp.model.config import ModelConfig
 from tui_interp.model.transformer import HookFn, Transformer
 
-MODES = ("zero", "mean", "resample", "patch")
+if TYPE_CHECKING:
+    from tui_interp.model.loader import LoadedModel
+    from tui_interp.theory import Theory
+
+REFERENCE_SIZE = 64  # inputs in a reference set drawn at random (tokens or theory inputs)
+
+Index = int | torch.Tensor | slice | None
+
+
+def write_site(
+    x: torch.Tensor,
+    *,
+    index: Index = None,
+    positions: Index = None,
+    rows: Index = None,
+    value: torch.Tensor | float | None = None,
+    source: torch.Tensor | None = None,
+) -> None:
+    """Write, in place, `x[rows, positions, index]` (each None selects everything).
+
+    `value` broadcasts into the selection (0 for zero ablation, a mean vector); `source` is a
+    full activation of x's layout with batch 1 or x's batch, read at the same selection
+    (resample, patch). `index` is the head or neuron (dimension 2 of every site's activation).
+    """
+    sel: tuple[Any, ...] = (
+        slice(None) if rows is None else rows,
+        slice(None) if positions is None else positions,
+    )
+    if index is not None:
+        sel += (index,)
+    if source is not None:
+        if source.shape[1:] != x.shape[1:] or source.shape[0] not in (1, x.shape[0]):
+            raise InputError(f"source activations have shape {tuple(source.shape)}, the run has {tuple(x.shape)}")
+        x[sel] = source.to(x.device, x.dtype).expand_as(x)[sel]
+    else:
+        x[sel] = value.to(x.device, x.dtype) if isinstance(value, torch.Tensor) else (value or 0.0)
+
+
+def resample_rows(n_run: int, n_reference: int, generator: torch.Generator, *, same_batch: bool = False) -> torch.Tensor:
+    """For each of `n_run` inputs, the reference input whose activation it gets: [n_run] int64.
+
+    With `same_batch` (the reference set is the run itself) a random cyclic permutation, so
+    every input gets another's activation; otherwise independent draws."""
+    if same_batch:
+        if n_run <= 1:
+            return torch.zeros(n_run, dtype=torch.long)
+        order = torch.randperm(n_run, generator=generator)
+        out = torch.empty(n_run, dtype=torch.long)
+        out[order] = order.roll(-1)
+        return out
+    return torch.randint(0, n_reference, (n_run,), generator=generator)
 
 
 @dataclass(frozen=True)
-class Site:
-    """Where a component lives: a hook and, for heads and neurons, an index into it."""
+class Reference:
+    """Reference inputs for mean and resample ablation, bucketed by length, and what they are."""
 
-    hook: str
-    index: int | None = None  # head (dim 2 of hook_z) or neuron (last dim of hook_post)
+    batches: tuple[torch.Tensor, ...]  # each [n, pos]
+    description: str
 
-    def select(self, x: torch.Tensor, positions: torch.Tensor | slice) -> tuple:
-        """Index tuple selecting this site's slice of activation x at the given positions."""
-        if self.index is None:
-            return (slice(None), positions)
-        return (slice(None), positions, self.index)
+    def of_length(self, length: int) -> torch.Tensor | None:
+        """The reference inputs of exactly `length` tokens (what resample needs), or None."""
+        rows = [b for b in self.batches if b.shape[1] == length]
+        return torch.cat(rows) if rows else None
 
 
-def sites_of(c: Component, cfg: ModelConfig) -> list[Site]:
-    l = c.layer
-    if c.kind == "embed":
-        return [Site("hook_embed")]
-    if c.kind == "pos_embed":
-        if cfg.positional != "learned":
-            raise ComponentError("pos_embed: this model has rotary positions, no positional embedding to intervene on")
-        return [Site("hook_pos_embed")]
-    if c.kind == "head":
-        return [Site(f"blocks.{l}.attn.hook_z", c.index)]
-    if c.kind == "attn":
-        return [Site(f"blocks.{l}.hook_attn_out")]
-    if c.kind in ("mlp", "neuron") and cfg.d_mlp == 0:
-        raise ComponentError(f"{c}: this model has no MLPs")
-    if c.kind == "mlp":
-        return [Site(f"blocks.{l}.hook_mlp_out")]
-    if c.kind == "neuron":
-        return [Site(f"blocks.{l}.mlp.hook_post", c.index)]
-    if c.kind == "block":
-        out = [Site(f"blocks.{l}.hook_attn_out")]
-        if cfg.d_mlp:
-            out.append(Site(f"blocks.{l}.hook_mlp_out"))
-        return out
-    raise ComponentError(f"{c}: cannot intervene on {c.kind} (choose embed, a head, attn, mlp, neuron or block)")
+def random_reference(cfg: ModelConfig, length: int, *, n: int = REFERENCE_SIZE, seed: int = 0, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A seeded batch of uniformly random token sequences: [n, length]."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, cfg.vocab_size, (n, length), generator=g).to(device)
+
+
+def reference_batch(
+    lm: LoadedModel,
+    length: int,
+    *,
+    prompts: Sequence[str] | None = None,
+    theory: Theory | None = None,
+    n: int = REFERENCE_SIZE,
+    seed: int = 0,
+) -> Reference:
+    """The reference set: the given prompts, else `n` inputs of the theory (seeded), else `n`
+    seeded random token sequences of `length` tokens (the prompt's length)."""
+    if prompts:
+        tok = lm.need_tokenizer()
+        rows = [tok.encode(p) for p in prompts]
+        if any(not r for r in rows):
+            raise InputError("a reference prompt encodes to no tokens")
+        return Reference(_bucket(rows, lm.device), f"{len(rows):,} reference prompts")
+    if theory is not None:
+        tok = lm.need_tokenizer()
+        inputs = theory.domain.sample(n, seed=seed)
+        if not inputs:
+            raise InputError(f"theory {theory.name!r}: the domain is empty, nothing to average over")
+        rows = tok.encode_batch([theory.render_prompt(x) for x in inputs])
+        return Reference(_bucket(rows, lm.device), f"{len(rows):,} inputs of theory {theory.name!r} (seed {seed})")
+    tokens = random_reference(lm.config, length, n=n, seed=seed, device=lm.device)
+    return Reference((tokens,), f"{n} random token sequences of length {length} (seed {seed})")
+
+
+def _bucket(rows: Sequence[list[int]], device: torch.device) -> tuple[torch.Tensor, ...]:
+    by_len: dict[int, list[list[int]]] = {}
+    for r in rows:
+        by_len.setdefault(len(r), []).append(r)
+    return tuple(torch.tensor(group, device=device) for _, group in sorted(by_len.items()))
 
 
 @dataclass(frozen=True)
@@ -80,8 +151,8 @@ class Intervention:
     value: dict[str, torch.Tensor] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InputError(f"unknown intervention mode {self.mode!r} (choose {', '.join(MODES)})")
+        if self.mode not in INTERVENTION_MODES:
+            raise InputError(f"unknown intervention mode {self.mode!r} (choose {', '.join(INTERVENTION_MODES)})")
 
     def __str__(self) -> str:
         where = "" if self.positions is None else "@" + ",".join(map(str, self.positions))
@@ -92,34 +163,30 @@ class Intervention:
         return self.mode in ("mean", "resample", "patch") and not self.value
 
     def hook_names(self, cfg: ModelConfig) -> list[str]:
-        return [s.hook for s in sites_of(self.component, cfg)]
+        return [s.hook for s in self.component.sites(cfg)]
 
     def hooks(self, cfg: ModelConfig) -> list[tuple[str, HookFn]]:
         if self.needs_reference:
             raise InputError(f"{self}: {self.mode} ablation needs reference activations (call prepare first)")
-        return [(site.hook, self._hook(site)) for site in sites_of(self.component, cfg)]
+        return [(site.hook, self._hook(site)) for site in self.component.sites(cfg)]
 
     def _hook(self, site: Site) -> HookFn:
         mode, value = self.mode, self.value.get(site.hook)
         positions = self.positions
 
         def fn(x: torch.Tensor, *, hook: object) -> torch.Tensor:
-            pos = slice(None) if positions is None else torch.tensor(positions, device=x.device)
+            pos = None if positions is None else torch.tensor(positions, device=x.device)
             if positions is not None and max(positions) >= x.shape[1]:
                 raise InputError(f"{self}: position {max(positions)} is past the end of the prompt ({x.shape[1]} tokens)")
-            sel = site.select(x, pos)
             x = x.clone()
             if mode == "zero":
-                x[sel] = 0
+                write_site(x, index=site.index, positions=pos, value=0.0)
             elif value is None:  # unreachable: hooks() refuses interventions that need a reference
                 raise InputError(f"{self}: no {mode} values for {site.hook}")
-            elif mode == "mean":
-                x[sel] = value.to(x.dtype)  # [d] for the site: broadcasts over batch and positions
+            elif mode == "mean":  # [d] for the site: broadcasts over batch and positions
+                write_site(x, index=site.index, positions=pos, value=value)
             else:  # resample, patch: a full activation of the same shape (batch 1 broadcasts)
-                if value.shape[1:] != x.shape[1:]:
-                    raise InputError(f"{self}: source activations have shape {tuple(value.shape)}, the run has {tuple(x.shape)}")
-                src = value.to(x.dtype).expand_as(x) if value.shape[0] == 1 else value.to(x.dtype)
-                x[sel] = src[sel]
+                write_site(x, index=site.index, positions=pos, source=value)
             return x
 
         return fn
@@ -160,6 +227,33 @@ class Steering:
         return [(self.hook, fn)]
 
 
+def parse_steering(spec: str, model: Transformer) -> Steering:
+    """`HOOK=FILE.safetensors[*COEF]` -> a Steering (the file holds exactly one tensor)."""
+    from safetensors import SafetensorError, safe_open
+
+    hook, sep, rest = spec.partition("=")
+    if not sep or not hook or not rest:
+        raise InputError(f"--steer {spec!r}: expected HOOK=FILE.safetensors[*COEF]")
+    path, _, coef_text = rest.partition("*")
+    try:
+        coefficient = float(coef_text) if coef_text else 1.0
+    except ValueError:
+        raise InputError(f"--steer {spec!r}: the coefficient after * must be a number") from None
+    if not math.isfinite(coefficient):
+        raise InputError(f"--steer {spec!r}: the coefficient must be finite")
+    model.match_hooks(hook)
+    regular_file(path, "steering vector file (.safetensors)", error=InputError)
+    try:
+        with safe_open(path, framework="pt") as f:
+            keys = list(f.keys())
+            if len(keys) != 1:
+                raise InputError(f"{path}: a steering file holds exactly one tensor, found {len(keys)}")
+            vector = f.get_tensor(keys[0])
+    except (SafetensorError, OSError) as e:
+        raise InputError(f"{path}: cannot read steering vector: {e}") from e
+    return Steering(hook, vector.flatten() if vector.dim() > 1 and vector.shape[0] == 1 else vector, coefficient)
+
+
 def parse_interventions(specs: Iterable[str], cfg: ModelConfig, *, default_mode: str = "zero") -> list[Intervention]:
     """`L0.H3`, `L0.H3:mean`, `L*.H*:zero`, `L1.mlp@2,3:zero` -> interventions (globs expanded)."""
     out: list[Intervention] = []
@@ -170,14 +264,12 @@ def parse_interventions(specs: Iterable[str], cfg: ModelConfig, *, default_mode:
         target, _, pos_text = target.partition("@")
         positions = None
         if pos_text:
-            try:
-                positions = tuple(int(p) for p in pos_text.split(","))
-            except ValueError:
-                raise InputError(f"{spec!r}: positions after @ must be integers, e.g. L0.H3@2,5:zero") from None
-            if any(p < 0 for p in positions):
-                raise InputError(f"{spec!r}: positions must be >= 0")
+            parts = [p.strip() for p in pos_text.split(",")]
+            if not all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts):
+                raise InputError(f"{spec!r}: positions after @ must be non-negative integers, e.g. L0.H3@2,5:zero")
+            positions = tuple(int(p) for p in parts)
         for c in resolve_components(target.strip(), cfg):
-            sites_of(c, cfg)  # validates that the component can be intervened on
+            c.sites(cfg)  # validates that the component can be intervened on
             out.append(Intervention(c, mode, positions))
     return out
 
@@ -191,24 +283,30 @@ def prepare(
     interventions: Sequence[Intervention],
     model: Transformer,
     *,
-    reference: torch.Tensor | None = None,
+    reference: Reference | torch.Tensor | None = None,
     source_cache: dict[str, torch.Tensor] | None = None,
     seed: int = 0,
+    length: int | None = None,
 ) -> list[Intervention]:
     """Fill in what mean/resample/patch interventions write.
 
-    reference: token batch [n, pos] for mean and resample. source_cache: activations of a
-    source run (hook name -> tensor) for patch.
+    reference: the reference set (or a token batch [n, pos]) for mean and resample; resample
+    draws from its inputs of `length` tokens (the run's length; default: the longest).
+    source_cache: activations of a source run (hook name -> tensor) for patch.
     """
     need = [iv for iv in interventions if iv.needs_reference]
     if not need:
         return list(interventions)
-    hooks = sorted({s.hook for iv in need for s in sites_of(iv.component, model.cfg)})
-    ref_cache: dict[str, torch.Tensor] = {}
+    if isinstance(reference, torch.Tensor):
+        reference = Reference((reference,), f"{reference.shape[0]} reference inputs")
+    hooks = sorted({s.hook for iv in need for s in iv.component.sites(model.cfg)})
+    means: dict[str, torch.Tensor] = {}
+    caches: list[dict[str, torch.Tensor]] = []
     if any(iv.mode in ("mean", "resample") for iv in need):
         if reference is None:
             raise InputError("mean and resample ablation need reference inputs")
-        _, ref_cache = model.run_with_cache(reference, hooks)
+        caches = [model.run_with_cache(batch, hooks)[1] for batch in reference.batches]
+        means = _means(caches, hooks)
     gen = torch.Generator().manual_seed(seed)
     out = []
     for iv in interventions:
@@ -216,24 +314,37 @@ def prepare(
             out.append(iv)
             continue
         values: dict[str, torch.Tensor] = {}
-        for site in sites_of(iv.component, model.cfg):
+        for site in iv.component.sites(model.cfg):
             if iv.mode == "patch":
                 if source_cache is None or site.hook not in source_cache:
                     raise InputError(f"{iv}: patching needs the source run's {site.hook}")
                 values[site.hook] = source_cache[site.hook]
             elif iv.mode == "mean":
-                act = ref_cache[site.hook]  # [n, pos, ...]
-                act = act.flatten(0, 1).mean(0)  # mean over inputs and positions: [head, d_head] / [d_model] / [d_mlp]
-                values[site.hook] = act if site.index is None else act[site.index]
-            else:  # resample: one reference input, chosen with the seed
-                act = ref_cache[site.hook]
-                row = int(torch.randint(0, act.shape[0], (1,), generator=gen))
-                values[site.hook] = act[row : row + 1]
+                mean = means[site.hook]
+                values[site.hook] = mean if site.index is None else mean[site.index]
+            else:  # resample: one reference input of the run's length, drawn with the seed
+                acts = _of_length(reference, caches, site.hook, length)  # type: ignore[arg-type]
+                row = int(resample_rows(1, acts.shape[0], gen)[0])
+                values[site.hook] = acts[row : row + 1]
         out.append(Intervention(iv.component, iv.mode, iv.positions, values))
     return out
 
 
-def random_reference(cfg: ModelConfig, length: int, *, n: int = 64, seed: int = 0, device: torch.device | str = "cpu") -> torch.Tensor:
-    """A seeded batch of uniformly random token sequences: the default reference distribution."""
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, cfg.vocab_size, (n, length), generator=g).to(device)
+@torch.inference_mode()
+def hook_means(model: Transformer, batches: Iterable[torch.Tensor], hooks: Sequence[str], hooks_during: Sequence[tuple[str, HookFn]] = ()) -> dict[str, torch.Tensor]:
+    """Mean activation at each hook over every token of every batch: [head, d_head] / [d_model] / [d_mlp]."""
+    return _means([model.run_with_cache(b, list(hooks), hooks=hooks_during)[1] for b in batches], hooks)
+
+
+def _means(caches: Sequence[dict[str, torch.Tensor]], hooks: Sequence[str]) -> dict[str, torch.Tensor]:
+    count = sum(c[hooks[0]].shape[0] * c[hooks[0]].shape[1] for c in caches) if hooks else 0
+    return {h: sum(c[h].float().flatten(0, 1).sum(0) for c in caches) / count for h in hooks}  # type: ignore[misc]
+
+
+def _of_length(reference: Reference, caches: list[dict[str, torch.Tensor]], hook: str, length: int | None) -> torch.Tensor:
+    """The activations at `hook` of the reference inputs that are `length` tokens long."""
+    lengths = [b.shape[1] for b in reference.batches]
+    want = max(lengths) if length is None else length
+    if want not in lengths:
+        raise InputError(f"resample needs reference inputs of {want} tokens (the prompt's length); {reference.description} has none")
+    return caches[lengths.index(want)][hook]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -11,9 +13,12 @@ from tui_interp.model.transformer import Transformer
 
 @dataclass(frozen=True)
 class TokenScore:
+    """One token of a prediction. `text` is the token's raw text (escape it before display)."""
+
     id: int
     logit: float
     prob: float
+    text: str = ""
 
 
 @dataclass(frozen=True)
@@ -24,17 +29,32 @@ class LensRow:
     top: list[TokenScore]
 
 
-def top_k(logits: torch.Tensor, k: int) -> list[TokenScore]:
-    """logits [vocab] -> the k most likely tokens with logit and probability."""
+def top_k(logits: torch.Tensor, k: int, names: Callable[[int], str] | None = None) -> list[TokenScore]:
+    """logits [vocab] -> the k most likely tokens with logit, probability and (with `names`) text."""
     logits = logits.float()
     probs = torch.softmax(logits, dim=-1)
     k = max(1, min(k, logits.shape[-1]))
     values, ids = torch.topk(logits, k)
-    return [TokenScore(int(i), float(v), float(probs[i])) for v, i in zip(values, ids)]
+    return [score(logits, int(i), names, probs) for i in ids]
+
+
+def score(logits: torch.Tensor, token: int, names: Callable[[int], str] | None = None, probs: torch.Tensor | None = None) -> TokenScore:
+    """One token's logit and probability under logits [vocab]."""
+    logits = logits.float()
+    probs = torch.softmax(logits, dim=-1) if probs is None else probs
+    return TokenScore(token, float(logits[token]), float(probs[token]), names(token) if names else "")
 
 
 @torch.inference_mode()
-def logit_lens(model: Transformer, cache: dict[str, torch.Tensor], *, position: int = -1, batch: int = 0, k: int = 5) -> list[LensRow]:
+def logit_lens(
+    model: Transformer,
+    cache: dict[str, torch.Tensor],
+    *,
+    position: int = -1,
+    batch: int = 0,
+    k: int = 5,
+    names: Callable[[int], str] | None = None,
+) -> list[LensRow]:
     """Top-k through the final norm and unembedding after the embedding and after every block.
 
     Needs `blocks.{l}.hook_resid_pre` of block 0 and `blocks.{l}.hook_resid_post` of every block
@@ -46,7 +66,7 @@ def logit_lens(model: Transformer, cache: dict[str, torch.Tensor], *, position: 
     resid = torch.stack([cache[name][batch, position] for _, name in stages])  # [stage, d_model]
     logits = torch.nn.functional.linear(model.ln_final(resid[None]), model.unembed_weight)[0]  # [stage, vocab]
     for (label, _), row in zip(stages, logits):
-        rows.append(LensRow(label, top_k(row, k)))
+        rows.append(LensRow(label, top_k(row, k, names)))
     return rows
 
 
@@ -129,3 +149,48 @@ def direct_logit_attribution(
     logits = torch.nn.functional.linear(ln(final[None, None].to(ln.w.dtype)), model.unembed_weight)[0, 0].float()
     logit = float(logits[target] - (logits[other] if other is not None else 0.0))
     return Attribution(target, other, position, out, bias, logit, float(scale))
+
+
+@dataclass(frozen=True)
+class LensReport:
+    """The logit lens at every layer and position, and optionally direct logit attribution."""
+
+    lm: Any
+    ids: tuple[int, ...]
+    rows: tuple[tuple[LensRow, ...], ...]  # [position][stage]
+    attribution: Attribution | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        from tui_interp.engine.tokens import model_json, score_json, token_json
+
+        lm = self.lm
+        doc: dict[str, Any] = {
+            "model": model_json(lm),
+            "tokens": [token_json(lm, i) for i in self.ids],
+            "lens": [[{"after": r.label, "top": [score_json(s) for s in r.top]} for r in row] for row in self.rows],
+        }
+        a = self.attribution
+        if a is not None:
+            doc["attribution"] = {
+                "target": token_json(lm, a.target),
+                "other": None if a.other is None else token_json(lm, a.other),
+                "position": len(self.ids) - 1,
+                "contributions": a.contributions,
+                "bias": a.bias,
+                "sum": a.total,
+                "logit": a.logit,
+                "final_norm_scale": a.scale,
+            }
+        return doc
+
+
+@torch.inference_mode()
+def lens_report(lm: Any, ids: Sequence[int], *, k: int = 3, target: int | None = None, other: int | None = None) -> LensReport:
+    """The lens after the embedding and every block at each position of `ids`; with `target`,
+    the direct logit attribution of its logit (minus `other`'s) at the last position."""
+    model = lm.model
+    hooks = [h for h in DLA_HOOKS if h != "hook_pos_embed" or model.cfg.positional == "learned"] + ["blocks.0.hook_resid_pre"]
+    _, cache = model.run_with_cache(torch.tensor([list(ids)], device=lm.device), hooks)
+    rows = tuple(tuple(logit_lens(model, cache, position=p, k=k, names=lm.token_text)) for p in range(len(ids)))
+    attribution = direct_logit_attribution(model, cache, target, other=other) if target is not None else None
+    return LensReport(lm, tuple(ids), rows, attribution)

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from tui_interp.components import Component
-from tui_interp.engine.interventions import Site, sites_of
+from tui_interp.components import Component, Site, resolve_components
+from tui_interp.engine.interventions import write_site
+from tui_interp.engine.tokens import model_json, parse_target, token_json
 from tui_interp.errors import InputError
 from tui_interp.model.transformer import Transformer
 
@@ -56,7 +58,7 @@ def activation_patching(
             f"clean and corrupted prompts must be single prompts of the same length, got {clean.shape[-1]} and {corrupt.shape[-1]} tokens"
         )
     cfg = model.cfg
-    sites = [sites_of(c, cfg) for c in components]
+    sites = [c.sites(cfg) for c in components]
     hooks = sorted({s.hook for ss in sites for s in ss})
     clean_logits, clean_cache = model.run_with_cache(clean, hooks)
     resid_names = [f"blocks.{l}.hook_resid_pre" for l in range(cfg.n_layers)]
@@ -99,17 +101,13 @@ def activation_patching(
     return PatchResult([str(c) for c in components], per_position, effect.view(shape), raw.view(shape), m_clean, m_corrupt, target, other)
 
 
-def _site_layer(site: Site) -> int:
-    """The block a site's hook lives in; -1 for the embeddings."""
-    return int(site.hook.split(".")[1]) if site.hook.startswith("blocks.") else -1
-
-
 def _first_layer(sites: list[Site]) -> int:
-    return min(_site_layer(s) for s in sites)
+    """The first block a component's sites live in; -1 for the embeddings."""
+    return min(-1 if s.layer is None else s.layer for s in sites)
 
 
 def _inside_block(sites: list[Site]) -> bool:
-    return all(_site_layer(s) >= 0 for s in sites)
+    return all(s.layer is not None for s in sites)
 
 
 def _patch_hook(entries: list[tuple[int, Site, int | None]], clean: torch.Tensor):
@@ -129,14 +127,16 @@ def _patch_hook(entries: list[tuple[int, Site, int | None]], clean: torch.Tensor
                 if not mask.any():
                     continue
                 r, i, p = rows[mask].to(x.device), idx[mask].to(x.device), pos[mask].to(x.device)
+                # each row gets the clean activation of its own site: gather it per row
                 if sel_indexed and sel_pos:
-                    x[r, p, i] = src[p, i]
+                    value = src[p, i]  # [n, ...]
                 elif sel_indexed:
-                    x[r, :, i] = src[:, i].transpose(0, 1)
+                    value = src[:, i].transpose(0, 1)  # [n, pos, ...]
                 elif sel_pos:
-                    x[r, p] = src[p]
+                    value = src[p]  # [n, ...]
                 else:
-                    x[r] = src
+                    value = src.expand(len(r), *src.shape)
+                write_site(x, rows=r, positions=p if sel_pos else None, index=i if sel_indexed else None, value=value)
         return x
 
     return fn
@@ -155,22 +155,89 @@ def activation_patching_loop(
 ) -> torch.Tensor:
     """Reference implementation: one forward per patch (for tests and the benchmark baseline)."""
     cfg = model.cfg
-    hooks = sorted({s.hook for c in components for s in sites_of(c, cfg)})
+    hooks = sorted({s.hook for c in components for s in c.sites(cfg)})
     _, clean_cache = model.run_with_cache(clean, hooks)
     out = []
     for c in components:
         for p in range(clean.shape[1]) if per_position else [None]:
             fns = []
-            for site in sites_of(c, cfg):
+            for site in c.sites(cfg):
                 src = clean_cache[site.hook]
 
                 def fn(x, *, hook, site=site, src=src, p=p):
                     x = x.clone()
-                    sel = site.select(x, slice(None) if p is None else p)
-                    x[sel] = src[sel]
+                    write_site(x, index=site.index, positions=p, source=src)
                     return x
 
                 fns.append((site.hook, fn))
             with model.hooks(fns):
                 out.append(float(metric(model(corrupt), target, other)[0]))
     return torch.tensor(out).view(len(components), -1) if per_position else torch.tensor(out)
+
+
+@dataclass(frozen=True)
+class PatchReport:
+    """Activation patching of two prompts, with the tokens and the metric's target."""
+
+    lm: Any
+    clean_ids: tuple[int, ...]
+    corrupt_ids: tuple[int, ...]
+    result: PatchResult
+
+    @property
+    def metric(self) -> str:
+        if self.result.other is not None:
+            return "logit(target) - logit(other) at the last position"
+        return "logit(target) at the last position"
+
+    def to_json(self) -> dict[str, Any]:
+        lm, r = self.lm, self.result
+        return {
+            "model": model_json(lm),
+            "clean_tokens": [token_json(lm, i) for i in self.clean_ids],
+            "corrupt_tokens": [token_json(lm, i) for i in self.corrupt_ids],
+            "target": token_json(lm, r.target),
+            "other": None if r.other is None else token_json(lm, r.other),
+            "metric": self.metric,
+            "clean": r.clean,
+            "corrupt": r.corrupt,
+            "per_position": r.per_position,
+            "results": [
+                {"component": c, "effect": _nan_to_none(r.effect[i].tolist()), "metric": r.raw[i].tolist()}
+                for i, c in enumerate(r.components)
+            ],
+        }
+
+
+def _nan_to_none(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    return None if x != x else x
+
+
+@torch.inference_mode()
+def patch_prompts(
+    lm: Any,
+    clean_ids: Sequence[int],
+    corrupt_ids: Sequence[int],
+    *,
+    target: str | None = None,
+    other: str | None = None,
+    components: str = "L*.H*,L*.mlp",
+    per_position: bool = False,
+) -> PatchReport:
+    """Patch `components` from the clean prompt into the corrupted one. The target defaults to
+    the clean run's top token, `other` to the corrupted run's top token (when it differs)."""
+    if len(clean_ids) != len(corrupt_ids):
+        raise InputError(
+            f"the clean prompt is {len(clean_ids)} tokens but the corrupted one is {len(corrupt_ids)}: patching needs prompts of the same length"
+        )
+    ct = torch.tensor([list(clean_ids)], device=lm.device)
+    xt = torch.tensor([list(corrupt_ids)], device=lm.device)
+    clean_top = int(lm.model(ct)[0, -1].argmax())
+    corrupt_top = int(lm.model(xt)[0, -1].argmax())
+    tgt = parse_target(lm, target) if target else clean_top
+    oth = parse_target(lm, other) if other else (corrupt_top if corrupt_top != tgt else None)
+    comps = resolve_components(components, lm.config)
+    result = activation_patching(lm.model, ct, xt, tgt, comps, other=oth, per_position=per_position)
+    return PatchReport(lm, tuple(clean_ids), tuple(corrupt_ids), result)

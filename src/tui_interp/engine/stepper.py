@@ -8,43 +8,31 @@ the first affected step on; they are recomputed from the kept state before it.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from tui_interp.components import Step, all_steps, parse_step
 from tui_interp.engine.interventions import Intervention, Steering, hooks_for
 from tui_interp.engine.lens import TokenScore, top_k
-from tui_interp.errors import InputError
+from tui_interp.engine.tokens import model_json, score_json, token_json
+from tui_interp.errors import ComponentError, InputError
 from tui_interp.model.transformer import HookPoint, Transformer
 
 
 @dataclass
 class StepState:
     index: int
-    name: str  # "embed", "L0.attn", "L0.mlp", ..., "unembed"
+    step: Step  # embed, L0.attn, L0.mlp, ..., unembed
     resid: torch.Tensor  # residual stream after this step [batch, pos, d_model]
     cache: dict[str, torch.Tensor]  # the activations of this step's hook points
     logits: torch.Tensor | None = None  # [batch, pos, vocab], the unembed step only
 
-
-def step_names(n_layers: int) -> list[str]:
-    names = ["embed"]
-    for l in range(n_layers):
-        names += [f"L{l}.attn", f"L{l}.mlp"]
-    return names + ["unembed"]
-
-
-def _step_of_hook(hook: str) -> str:
-    """The step whose computation contains hook point `hook`."""
-    m = re.match(r"blocks\.(\d+)\.(.*)$", hook)
-    if not m:
-        return "unembed" if hook.startswith(("ln_final", "logits")) else "embed"
-    l, rest = m.group(1), m.group(2)
-    if rest.startswith(("ln2.", "mlp.", "hook_mlp_out", "hook_resid_post")):
-        return f"L{l}.mlp"
-    return f"L{l}.attn"
+    @property
+    def name(self) -> str:
+        return str(self.step)
 
 
 class Stepper:
@@ -52,14 +40,14 @@ class Stepper:
         model.check_tokens(tokens)
         self.model = model
         self.tokens = tokens  # [batch, pos]
-        self.steps = step_names(model.cfg.n_layers)
+        self.steps = all_steps(model.cfg.n_layers)
         self.ctx = model.context(tokens.shape[1], tokens.device)
         self.ctx.eager = True  # patterns are part of every attention step's state
         self._states: list[StepState | None] = [None] * len(self.steps)
         self._interventions: list[Intervention | Steering] = []
         self._hook_step: dict[str, int] = {}
         for name in model.hook_points:
-            self._hook_step[name] = self.steps.index(_step_of_hook(name))
+            self._hook_step[name] = model.step_of_hook(name).index(model.cfg.n_layers)
         self.index = -1  # the last step shown; -1 before any
 
     # ---- navigation
@@ -86,7 +74,7 @@ class Stepper:
         self.index -= 1
         return self._ensure(self.index)
 
-    def goto(self, step: int | str) -> StepState:
+    def goto(self, step: int | str | Step) -> StepState:
         i = self.resolve_step(step)
         self.index = i
         return self._ensure(i)
@@ -94,17 +82,17 @@ class Stepper:
     def run_to_end(self) -> StepState:
         return self.goto(len(self.steps) - 1)
 
-    def resolve_step(self, step: int | str) -> int:
-        if isinstance(step, str):
-            if step.isdigit():
-                step = int(step)
-            elif step in self.steps:
-                return self.steps.index(step)
-            else:
-                raise InputError(f"unknown step {step!r} (steps: embed, L0.attn, L0.mlp, ..., unembed)")
-        if not 0 <= step < len(self.steps):
-            raise InputError(f"step {step} is past the end (steps 0..{len(self.steps) - 1})")
-        return step
+    def resolve_step(self, step: int | str | Step) -> int:
+        """The number of a step given as a Step, a number or a name (`L0.mlp`, `3`)."""
+        n = self.model.cfg.n_layers
+        try:
+            if isinstance(step, Step):
+                return step.index(n)
+            if isinstance(step, str):
+                return parse_step(step, n).index(n)
+            return Step.at(step, n).index(n)
+        except ComponentError as e:
+            raise InputError(str(e)) from None
 
     # ---- interventions
 
@@ -144,7 +132,7 @@ class Stepper:
 
     @torch.inference_mode()
     def _compute(self, i: int) -> StepState:
-        name = self.steps[i]
+        step = self.steps[i]
         model, cache = self.model, {}
 
         def save(x: torch.Tensor, *, hook: HookPoint) -> None:
@@ -153,22 +141,22 @@ class Stepper:
         mine = [n for n, s in self._hook_step.items() if s == i]
         with model.hooks(hooks_for(self._interventions, model.cfg)), model.hooks([(lambda n, m=set(mine): n in m, save)] if mine else []):
             logits = None
-            if name == "embed":
+            if step.kind == "embed":
                 resid = model.embed(self.tokens, self.ctx)
-            elif name == "unembed":
+            elif step.kind == "unembed":
                 resid = self._states[i - 1].resid  # type: ignore[union-attr]
                 logits = model.unembed(resid)
             else:
-                l = int(name[1 : name.index(".")])
+                l = step.layer
                 block = model.blocks[l]
                 prev = self._states[i - 1].resid  # type: ignore[union-attr]
                 with model.block_weights(l):
-                    if name.endswith(".attn"):
+                    if step.kind == "attn":
                         resid = block.attn_half(prev, self.ctx)
                     else:
                         resid_pre = self._states[i - 2].resid  # type: ignore[union-attr]
                         resid = block.mlp_half(prev, resid_pre)
-        return StepState(i, name, resid, {n: cache[n] for n in model.hook_points if n in cache}, logits)
+        return StepState(i, step, resid, {n: cache[n] for n in model.hook_points if n in cache}, logits)
 
     def full_cache(self) -> dict[str, torch.Tensor]:
         """Every activation of the steps computed so far, in forward order."""
@@ -181,11 +169,11 @@ class Stepper:
     # ---- views on the current state
 
     @torch.inference_mode()
-    def lens(self, k: int = 5, *, batch: int = 0) -> list[list[TokenScore]]:
+    def lens(self, k: int = 5, *, batch: int = 0, names: Callable[[int], str] | None = None) -> list[list[TokenScore]]:
         """Top-k next-token predictions at every position, read from the residual stream at this depth."""
         resid = self.state.resid[batch : batch + 1]  # [1, pos, d_model]
         logits = torch.nn.functional.linear(self.model.ln_final(resid), self.model.unembed_weight)[0]
-        return [top_k(row, k) for row in logits]
+        return [top_k(row, k, names) for row in logits]
 
     def resid_norms(self, *, batch: int = 0) -> torch.Tensor:
         """L2 norm of the residual stream at each position after this step: [pos]."""
@@ -193,7 +181,7 @@ class Stepper:
 
     def attention(self, layer: int, head: int, *, batch: int = 0) -> torch.Tensor:
         """Attention pattern [query, key] of a head (its layer's attention step must have run)."""
-        i = self.steps.index(f"L{layer}.attn")
+        i = Step("attn", layer).index(self.model.cfg.n_layers)
         if i > self.index:
             raise InputError(f"L{layer}.attn has not run yet (now at {self.steps[self.index] if self.index >= 0 else 'start'})")
         if not 0 <= head < self.model.cfg.n_heads:
@@ -202,7 +190,7 @@ class Stepper:
 
     def top_neurons(self, layer: int, position: int, k: int = 10, *, batch: int = 0) -> list[tuple[int, float]]:
         """The k MLP neurons of `layer` with the largest activation at `position`: [(neuron, value)]."""
-        i = self.steps.index(f"L{layer}.mlp")
+        i = Step("mlp", layer).index(self.model.cfg.n_layers)
         if i > self.index:
             raise InputError(f"L{layer}.mlp has not run yet")
         post = self._ensure(i).cache.get(f"blocks.{layer}.mlp.hook_post")
@@ -211,3 +199,58 @@ class Stepper:
         acts = post[batch, position].float()
         values, ids = torch.topk(acts, min(k, acts.shape[0]))
         return [(int(n), float(v)) for n, v in zip(ids, values)]
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """The state after one step, for `tui-interp step`: lens and residual norms per position,
+    every head's pattern at an attention step, the top neurons at an MLP step."""
+
+    lm: Any
+    ids: tuple[int, ...]
+    steps: tuple[Step, ...]
+    step: Step
+    index: int
+    resid_norms: tuple[float, ...]
+    lens: tuple[tuple[TokenScore, ...], ...]  # [position][k]
+    attention: dict[str, list[list[float]]] | None = None  # head id -> [query][key]
+    top_neurons: tuple[tuple[str, float], ...] | None = None  # at the last position
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "model": model_json(self.lm),
+            "tokens": [token_json(self.lm, i) for i in self.ids],
+            "steps": [str(s) for s in self.steps],
+            "at": {"index": self.index, "name": str(self.step)},
+            "resid_norms": list(self.resid_norms),
+            "lens": [[score_json(s) for s in row] for row in self.lens],
+        }
+        if self.attention is not None:
+            doc["attention"] = self.attention
+        if self.top_neurons is not None:
+            doc["top_neurons"] = [{"neuron": n, "activation": v} for n, v in self.top_neurons]
+        return doc
+
+
+def step_report(lm: Any, ids: Sequence[int], to: str | None = None, *, k: int = 3, neurons: int = 10) -> StepReport:
+    """Step `ids` through the model to step `to` (a name or number; default: the end)."""
+    tokens = torch.tensor([list(ids)], device=lm.device)
+    stepper = Stepper(lm.model, tokens)
+    state = stepper.goto(to) if to is not None else stepper.run_to_end()
+    step, layer = state.step, state.step.layer
+    attention = top = None
+    if step.kind == "attn":
+        attention = {f"L{layer}.H{h}": stepper.attention(layer, h).float().tolist() for h in range(lm.config.n_heads)}  # type: ignore[arg-type]
+    if step.kind == "mlp" and lm.config.d_mlp:
+        top = tuple((f"L{layer}.N{n}", v) for n, v in stepper.top_neurons(layer, len(ids) - 1, neurons))  # type: ignore[arg-type]
+    return StepReport(
+        lm=lm,
+        ids=tuple(ids),
+        steps=tuple(stepper.steps),
+        step=step,
+        index=state.index,
+        resid_norms=tuple(stepper.resid_norms().tolist()),
+        lens=tuple(tuple(row) for row in stepper.lens(k, names=lm.token_text)),
+        attention=attention,
+        top_neurons=top,
+    )

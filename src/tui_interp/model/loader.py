@@ -40,6 +40,15 @@ class LoadedModel:
     def name(self) -> str:
         return self.checkpoint.name
 
+    def token_text(self, token_id: int) -> str:
+        """A token's raw text (escape before display): the id itself without a tokenizer (prompts
+        are typed as ids then), `<id>` for an id past the tokenizer's vocabulary (padding rows)."""
+        if self.tokenizer is None:
+            return str(token_id)
+        if not 0 <= token_id < self.tokenizer.vocab_size:
+            return f"<{token_id}>"
+        return self.tokenizer.token_text(token_id)
+
     def need_tokenizer(self) -> Tokenizer:
         from tui_interp.errors import TokenizerError
 

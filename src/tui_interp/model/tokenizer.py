@@ -12,9 +12,27 @@ from pathlib import Path
 
 from tokenizers import Tokenizer as HFTokenizer
 
-from tui_interp.errors import TokenizerError
+from tui_interp.errors import InputError, TokenizerError
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+MAX_TOKEN_ID = 2**31 - 1  # larger ids are no vocabulary's; refused before any tensor is built
+
+
+def parse_token_ids(text: str, *, what: str = "token ids") -> list[int]:
+    """`1,2,3`, `1 2 3` or `1, 2 3` -> [1, 2, 3]. Empty fields (`1,,2`) and non-numbers are errors."""
+    fields = [g for f in text.split(",") for g in (f.split() or [""])] if "," in text else text.split()
+    if not fields:
+        raise InputError(f"{what}: no token ids given (expected comma-separated ids such as 1,2,3)")
+    ids = []
+    for f in fields:
+        if not f:
+            raise InputError(f"{what} {text!r}: an empty field (expected comma-separated ids such as 1,2,3)")
+        if not (f.isascii() and f.isdigit()):
+            raise InputError(f"{what} {text[:60]!r}: {f[:20]!r} is not a token id (expected comma-separated ids such as 1,2,3)")
+        if len(f) > 10 or int(f) > MAX_TOKEN_ID:
+            raise InputError(f"{what}: token id {f[:20]}{'...' if len(f) > 20 else ''} is outside any vocabulary")
+        ids.append(int(f))
+    return ids
 
 
 def display_text(text: str) -> str:
@@ -111,6 +129,11 @@ class Tokenizer:
 
     def token_to_id(self, text: str) -> int | None:
         return self._tok.token_to_id(text)
+
+    def is_unknown(self, token_id: int) -> bool:
+        """Whether `token_id` is the model's unknown token (what out-of-vocabulary text becomes)."""
+        unk = getattr(self._tok.model, "unk_token", None)
+        return isinstance(unk, str) and self._tok.token_to_id(unk) == token_id
 
 
 def _bos_from_tokenizer_config(path: Path, tok: HFTokenizer) -> int | None:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tui_interp.components import Step
 from tui_interp.errors import HookError, InputError
 from tui_interp.model.config import ModelConfig
 
@@ -326,6 +327,14 @@ class Transformer(nn.Module):
 
     def hook_names(self) -> list[str]:
         return list(self.hook_points)
+
+    def step_of_hook(self, name: str) -> Step:
+        """The step of the forward pass whose computation contains hook point `name`."""
+        if not name.startswith("blocks."):
+            return Step("unembed" if name.startswith(("ln_final", "logits")) else "embed")
+        _, layer, rest = name.split(".", 2)
+        mlp_half = rest.startswith(("ln2.", "mlp.", "hook_mlp_out", "hook_resid_post"))
+        return Step("mlp" if mlp_half else "attn", int(layer))
 
     def match_hooks(self, pattern: str | Callable[[str], bool]) -> list[HookPoint]:
         """Hook points by exact name, glob (`blocks.*.hook_resid_post`) or predicate."""
