@@ -179,14 +179,14 @@ def test_labels_are_bound_to_the_weights_and_well_formed(name: str) -> None:
         for ts in (lab["created"], lab["updated"]):
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", ts)
         (ev,) = lab["evidence"]
-        assert ev["kind"] == "attention" and ev["command"] == f"python -m tui_interp.tasks.heads sample_models/{name}"
+        assert ev["kind"] == "attention" and ev["command"] == f"tui-interp suggest sample_models/{name} --json"
 
 
 @pytest.mark.parametrize("name", ["induction-2l", "charlm-4l"])
 def test_labelled_heads_are_re_measured(name: str) -> None:
-    from tui_interp.tasks.heads import measure
+    from tui_interp.engine.suggest import standard_head_scores
 
-    scores = measure(str(SAMPLES_DIR / name))
+    scores = standard_head_scores(loaded(name))
     for lab in _labels(name)["labels"]:
         layer, head = (int(x) for x in re.fullmatch(r"L(\d+)\.H(\d+)", lab["component"]).groups())  # type: ignore[union-attr]
         value = lab["evidence"][0]["value"]

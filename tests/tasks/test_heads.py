@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from tui_interp.engine.suggest import HeadScores, head_scores, probe_for, repeated_tokens, standard_head_scores
+from tui_interp.labels import LabelFile, ModelRef, dump_label_file
+from tui_interp.model import load_model
 from tui_interp.model.export import save_checkpoint
 from tui_interp.tasks import Induction, TrainConfig
-from tui_interp.tasks.heads import HeadScores, head_labels, head_scores, main, probe_for, repeated_tokens
+from tui_interp.tasks.sample import head_labels
 from tui_interp.tasks.trainer import new_model
 
 
@@ -63,24 +66,22 @@ def test_labels_name_only_clear_heads_in_forward_order() -> None:
         induction=torch.tensor([[0.0, 0.1], [0.85, 0.39]]),
         probe="test probe",
     )
-    now = datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
-    doc = head_labels(scores, model_name="m", fingerprint="abc", command="cmd", now=now)
+    labels = head_labels(scores, command="cmd")
+    assert [(str(lab.component), lab.name) for lab in labels] == [("L0.H0", "previous-token head"), ("L1.H0", "induction head")]
+    first = labels[0]
+    assert first.created == first.updated and first.created.tzinfo is not None
+    assert first.evidence == ({"kind": "attention", "metric": "mean attention to the previous token",
+                               "value": 0.9, "probe": "test probe", "command": "cmd"},)
+    doc = json.loads(dump_label_file(LabelFile(model=ModelRef("m", "abc"), labels=labels)))
     assert doc["format"] == "tui-interp.labels/1" and doc["model"] == {"name": "m", "fingerprint": "abc"}
-    assert [(lab["component"], lab["name"]) for lab in doc["labels"]] == [
-        ("L0.H0", "previous-token head"), ("L1.H0", "induction head")]
-    first = doc["labels"][0]
-    assert first["created"] == first["updated"] == "2025-01-02T03:04:05Z"
-    assert first["evidence"] == [{"kind": "attention", "metric": "mean attention to the previous token",
-                                  "value": 0.9, "probe": "test probe", "command": "cmd"}]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["labels"][0]["created"])
 
 
-def test_module_prints_scores_as_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_standard_scores_as_json(tmp_path: Path) -> None:
     task = Induction()
     model = new_model(task, TrainConfig())
     out = save_checkpoint(model, tmp_path / "m", tokenizer_json=task.tokenizer_json())
-    assert main([str(out)]) == 0
-    doc = json.loads(capsys.readouterr().out)
+    doc = standard_head_scores(load_model(out, device="cpu")).to_json()
     assert [h["component"] for h in doc["heads"]] == [f"L{l}.H{h}" for l in range(2) for h in range(4)]
     assert "[BOS] r r" in doc["probe"]
-    assert main([str(tmp_path / "missing")]) == 2
-    assert capsys.readouterr().err.startswith("error:")
+    assert all(0.0 <= h["prev_token"] <= 1.0 and 0.0 <= h["induction"] <= 1.0 for h in doc["heads"])

@@ -9,7 +9,7 @@ import sys
 
 def test_tasks_and_export_import_no_faces() -> None:
     code = (
-        "import tui_interp.tasks, tui_interp.tasks.heads, tui_interp.tasks.card, tui_interp.model.export\n"
+        "import tui_interp.tasks, tui_interp.tasks.sample, tui_interp.tasks.card, tui_interp.model.export\n"
         "import sys, json; print(json.dumps(sorted(sys.modules)))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout

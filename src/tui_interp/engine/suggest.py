@@ -6,8 +6,9 @@ Patterns (score = mean attention mass on the pattern's positions):
   first-token head      from each position to position 0 (an attention sink)
   self-attention head   from each position to itself
   attends to <input>    from the last position to the tokens of one theory input
-The first two are measured on the standard probe of tasks.heads; the others on the theory's
-prompts when a theory is given, else on the probe.
+The first two are measured on the standard probe (`probe_for`: `[BOS] r r`, r a run of
+distinct random tokens); the others on the theory's prompts when a theory is given, else on
+the probe. `head_scores` gives the first two for every head; `suggest_head_labels` all of them.
 """
 
 from __future__ import annotations
@@ -20,12 +21,109 @@ import torch
 
 from tui_interp.errors import InputError
 from tui_interp.model.loader import LoadedModel
-from tui_interp.tasks.heads import head_scores, probe_for
+from tui_interp.model.transformer import Transformer
 from tui_interp.theory import Theory
 
-MIN_SCORE = 0.5
-INDUCTION_MIN_SCORE = 0.4
+MIN_SCORE = 0.5  # a pattern's score a head needs to be suggested (the previous-token head too)
+INDUCTION_MIN_SCORE = 0.4  # induction attention is spread over more keys: a lower bar
 THEORY_PROMPTS = 256
+PROBE_SEQUENCES = 64
+PROBE_SEED = 0
+SPECIAL_TOKENS = ("[UNK]", "[BOS]", "[PAD]", "<unk>", "<s>", "</s>", "<pad>")
+
+
+@dataclass(frozen=True)
+class HeadScores:
+    """Per-head scores [n_layers, n_heads] on the standard probe, and the probe in words."""
+
+    prev_token: torch.Tensor
+    induction: torch.Tensor
+    probe: str
+
+    def to_json(self) -> dict[str, Any]:
+        """{"probe", "heads": [{"component", "prev_token", "induction"}]}, heads in forward order."""
+        n_layers, n_heads = self.prev_token.shape
+        heads = [
+            {"component": f"L{l}.H{h}", "prev_token": round(float(self.prev_token[l, h]), 4), "induction": round(float(self.induction[l, h]), 4)}
+            for l in range(n_layers)
+            for h in range(n_heads)
+        ]
+        return {"probe": self.probe, "heads": heads}
+
+
+def repeated_tokens(candidates: torch.Tensor, half: int, n: int, *, seed: int = PROBE_SEED, bos: int | None = None) -> torch.Tensor:
+    """n probe sequences [BOS] r r: r is `half` distinct ids drawn from `candidates`.
+
+    Returns [n, 2 * half (+ 1 with bos)] int64.
+    """
+    if half > len(candidates):
+        raise InputError(f"a run of {half} distinct tokens needs at least {half} candidates, got {len(candidates)}")
+    gen = torch.Generator().manual_seed(seed)
+    picks = torch.rand(n, len(candidates), generator=gen).argsort(dim=1)[:, :half]  # [n, half]
+    runs = candidates[picks]
+    parts = [runs, runs]
+    if bos is not None:
+        parts.insert(0, torch.full((n, 1), bos, dtype=torch.long))
+    return torch.cat(parts, dim=1)
+
+
+def probe_for(model: Transformer, *, bos: int | None, candidates: torch.Tensor | None = None, n: int = PROBE_SEQUENCES) -> tuple[torch.Tensor, int, str]:
+    """The standard probe for a model: runs as long as fits the context (at most 48 tokens), of
+    distinct tokens drawn from `candidates` (default: every id except the BOS one)."""
+    cfg = model.cfg
+    if candidates is None:
+        ids = torch.arange(cfg.vocab_size)
+        candidates = ids[ids != bos] if bos is not None else ids
+    half = min(48, (cfg.n_ctx - (1 if bos is not None else 0)) // 2, len(candidates))
+    tokens = repeated_tokens(candidates, half, n, bos=bos)
+    words = f"{n} sequences {'[BOS] ' if bos is not None else ''}r r, r a run of {half} distinct random tokens (seed {PROBE_SEED})"
+    return tokens, half, words
+
+
+@torch.inference_mode()
+def head_scores(model: Transformer, tokens: torch.Tensor, half: int, *, probe: str = "") -> HeadScores:
+    """Scores of every head on probe `tokens` [n, pos] made of a run of `half` tokens and its
+    repeat, the run starting at position pos - 2 * half (1 with a BOS token, else 0).
+
+    previous-token score: mean attention from each position to the one just before it;
+    induction score: mean attention, from each position of the second copy, to the position
+    just after the same token's occurrence in the first copy."""
+    n, pos = tokens.shape
+    start = pos - 2 * half  # first position of the first copy
+    if start < 0 or half < 2:
+        raise InputError(f"probe of {pos} tokens cannot hold a run of {half} twice")
+    _, cache = model.run_with_cache(tokens, "blocks.*.attn.hook_pattern")
+    prev, ind = [], []
+    q_prev = torch.arange(max(1, start + 1), pos)  # positions with a real previous token
+    q_ind = torch.arange(start + half, pos)  # the second copy
+    # the earlier occurrence of the token at q is q - half; the induction target is one after it
+    k_ind = q_ind - half + 1
+    for layer in range(model.cfg.n_layers):
+        pattern = cache[f"blocks.{layer}.attn.hook_pattern"].float()  # [batch, head, query, key]
+        prev.append(pattern[:, :, q_prev, q_prev - 1].mean(dim=(0, 2)))  # [head]
+        ind.append(pattern[:, :, q_ind, k_ind].mean(dim=(0, 2)))  # [head]
+    return HeadScores(torch.stack(prev), torch.stack(ind), probe)
+
+
+def probe_candidates(lm: LoadedModel) -> torch.Tensor | None:
+    """Token ids the probe draws from: every id but special tokens and BOS (None: all ids)."""
+    if lm.tokenizer is None:
+        return None
+    bos = lm.config.bos_token_id
+    specials = {lm.tokenizer.token_to_id(t) for t in SPECIAL_TOKENS}
+    ids = [i for i in range(lm.config.vocab_size) if i not in specials and i != bos]
+    return torch.tensor(ids) if len(ids) >= 4 else None
+
+
+def probe_bos(lm: LoadedModel) -> int | None:
+    bos = lm.config.bos_token_id
+    return bos if bos is not None and bos < lm.config.vocab_size else None
+
+
+def standard_head_scores(lm: LoadedModel) -> HeadScores:
+    """Previous-token and induction scores of every head on the model's standard probe."""
+    probe, half, words = probe_for(lm.model, bos=probe_bos(lm), candidates=probe_candidates(lm))
+    return head_scores(lm.model, probe.to(lm.device), half, probe=words)
 
 
 @dataclass(frozen=True)
@@ -44,12 +142,8 @@ class Suggestion:
 def suggest_head_labels(lm: LoadedModel, theory: Theory | None = None, *, seed: int = 0, min_score: float = MIN_SCORE) -> list[Suggestion]:
     """Every (head, pattern) whose score passes its threshold, best first."""
     model, cfg = lm.model, lm.config
-    bos = cfg.bos_token_id if cfg.bos_token_id is not None and cfg.bos_token_id < cfg.vocab_size else None
-    candidates = None
-    if lm.tokenizer is not None:
-        specials = {lm.tokenizer.token_to_id(t) for t in ("[UNK]", "[BOS]", "[PAD]", "<unk>", "<s>", "</s>", "<pad>")}
-        ids = [i for i in range(cfg.vocab_size) if i not in specials and i != bos]
-        candidates = torch.tensor(ids) if len(ids) >= 4 else None
+    bos = probe_bos(lm)
+    candidates = probe_candidates(lm)
     out: list[Suggestion] = []
     probe: torch.Tensor | None = None
     probe_words = ""
