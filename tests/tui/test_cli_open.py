@@ -29,7 +29,7 @@ def test_open_passes_everything_to_the_app(launched, tui_model: Path, tmp_path: 
                                  "--theme", "light", "--device", "cpu", "--dtype", "float32"])
     assert result.exit_code == 0, result.output
     [app] = launched
-    s = app.session
+    s = app.workbench
     assert s.checkpoint is not None and s.checkpoint.name == "tiny-gpt2"  # headers read by the CLI
     assert s.theory_path == theory and s.labels_path == labels
     assert (s.device, s.dtype) == ("cpu", "float32")
@@ -46,8 +46,8 @@ def test_no_argument_opens_the_bundled_model_and_theory(launched, tui_model: Pat
     result = runner.invoke(cli, [])
     assert result.exit_code == 0, result.output
     [app] = launched
-    assert app.session.model_path == model
-    assert app.session.theory_path == model / resources.DEFAULT_THEORY
+    assert app.workbench.model_path == model
+    assert app.workbench.theory_path == model / resources.DEFAULT_THEORY
 
 
 def test_the_real_default_model_is_found_from_the_package() -> None:

@@ -13,7 +13,7 @@ from tui_pilot import ESCAPE_TOKEN, MARKUP_TOKEN, press, settle, submit_prompt
 
 from tui_interp.tui.screens.dialogs import AblateDialog, DLADialog, LabelDialog
 from tui_interp.tui.screens.main import MainScreen
-from tui_interp.tui.session import Session
+from tui_interp.engine.workbench import Workbench
 from tui_interp.tui.widgets.component_tree import ComponentTree
 from tui_interp.tui.widgets.header import ModelHeader
 from tui_interp.tui.widgets.heatmap import AttentionHeatmap
@@ -40,13 +40,13 @@ def rendered(widget) -> str:
 
 async def test_header_shows_before_the_weights_are_read(make_app, monkeypatch) -> None:
     release = threading.Event()
-    real_load = Session.load
+    real_load = Workbench.load
 
     def slow_load(self):
         assert release.wait(10)
         return real_load(self)
 
-    monkeypatch.setattr(Session, "load", slow_load)
+    monkeypatch.setattr(Workbench, "load", slow_load)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)
@@ -156,7 +156,7 @@ async def test_step_view_matches_the_model(make_app, tui_model: Path) -> None:
         torch.testing.assert_close(torch.tensor(view.resid_norms), expected, rtol=1e-5, atol=1e-5)
         top = int(logits[0, -1].argmax())
         assert view.prediction[0].id == top
-        assert view.prediction[0].token == lm.tokenizer.token_text(top)
+        assert view.prediction[0].text == lm.tokenizer.token_text(top)
         table = main(app).query_one(PositionsTable).text()
         assert "w5" in table and "w7" in table and f"{view.resid_norms[0]:.2f}" in table
 
@@ -308,13 +308,13 @@ async def test_direct_logit_attribution(make_app, tui_model: Path) -> None:
         await press(pilot, "d")
         dialog = app.screen
         assert isinstance(dialog, DLADialog)
-        shown = {r.component: r.value for r in dialog.view.rows}
+        shown = dict(dialog.view.rows)
         assert shown.keys() == expected.contributions.keys()
         for k, v in expected.contributions.items():
             assert shown[k] == pytest.approx(v, abs=1e-5)
         # largest effect first; enter selects it and the view jumps there
-        first = dialog.view.rows[0].component
-        assert abs(dialog.view.rows[0].value) == max(abs(v) for v in shown.values())
+        first = dialog.view.rows[0][0]
+        assert abs(dialog.view.rows[0][1]) == max(abs(v) for v in shown.values())
         table = dialog.query_one(DataTable)
         assert table.row_count == len(shown)
         await press(pilot, "enter")
@@ -357,7 +357,7 @@ async def test_ablate_shows_the_changed_prediction(make_app, tui_model: Path) ->
         effect = screen.view.effect
         assert effect is not None and effect.interventions == ("L0.H1:zero",)
         assert effect.target.id == target
-        assert effect.logit_diff == pytest.approx(float(ablated[target] - clean[target]), abs=1e-4)
+        assert effect.metric_change == pytest.approx(float(ablated[target] - clean[target]), abs=1e-4)
         summary = rendered(screen.query_one("#summary"))
         assert "L0.H1:zero" in summary and "logit" in summary
         assert "✗zero" in tree._by_id["L0.H1"].label.plain
@@ -472,7 +472,7 @@ async def test_theory_save_as_when_no_file_was_given(make_app, tmp_path: Path) -
         dialog_input.value = str(target)
         await press(pilot, "enter")
         assert target.read_text() == "input a: int in 0..3"
-        assert main(app).session.theory_path == target
+        assert main(app).workbench.theory_path == target
 
 
 async def test_keys_are_handled_while_a_slow_compare_runs(make_app, theory_file: Path, monkeypatch) -> None:
@@ -658,7 +658,7 @@ async def test_claims_are_checked_against_the_model_and_the_labels(make_app, tmp
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
         screen = main(app)
-        screen.run_labels(lambda: screen.session.save_label("L0.H1", "copies"), "L0.H1")
+        screen.run_labels(lambda: screen.workbench.save_label("L0.H1", "copies"), "L0.H1")
         await settle(pilot)
         await press(pilot, "ctrl+r")
         text = rendered(screen.query_one("#agreement"))

@@ -50,7 +50,7 @@ def test_mlp_step_with_ablation_and_label(snap_compare, make_app, labels_file: P
     async def run_before(pilot) -> None:
         await settle(pilot)
         screen = pilot.app.screen
-        session = screen.session
+        session = screen.workbench
         session.save_label("L0.H1", "copies [b]previous", note="", tags=())
         screen.run_labels(session.read_labels, None)
         await settle(pilot)

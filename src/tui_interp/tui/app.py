@@ -15,7 +15,7 @@ from textual.screen import Screen
 
 from tui_interp.tui.resources import themes_dir
 from tui_interp.tui.screens.main import MainScreen
-from tui_interp.tui.session import Session
+from tui_interp.engine.workbench import Workbench
 from tui_interp.tui.text import plain
 from tui_interp.tui.themes import DEFAULT_THEME, load_themes
 
@@ -27,9 +27,9 @@ class InterpApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-interp"
 
-    def __init__(self, session: Session, *, theme: str | None = None) -> None:
+    def __init__(self, workbench: Workbench, *, theme: str | None = None) -> None:
         super().__init__()
-        self.session = session
+        self.workbench = workbench
         self._problems: list[str] = []
         loaded = load_themes(themes_dir())
         for t in loaded.themes:
@@ -44,7 +44,7 @@ class InterpApp(App[None]):
             self.theme = DEFAULT_THEME
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.session))
+        self.push_screen(MainScreen(self.workbench))
         for problem in self._problems:
             self.notify(plain(problem), title="Themes", severity="warning", timeout=10)
 
@@ -67,5 +67,5 @@ def create_app(
 ) -> InterpApp:
     """The app on one model. Nothing is read here: the app opens the model once it is on screen
     (pass an already opened Checkpoint to have the header on the very first frame)."""
-    session = Session(model_path, theory_path=theory_path, labels_path=labels_path, device=device, dtype=dtype)
-    return InterpApp(session, theme=theme)
+    workbench = Workbench(model_path, theory_path=theory_path, labels_path=labels_path, device=device, dtype=dtype)
+    return InterpApp(workbench, theme=theme)

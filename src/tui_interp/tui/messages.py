@@ -6,12 +6,15 @@ backlog collapses to the newest one.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from tui_interp.engine.workbench import DLAView, Header, LabelsView, StepView
 from tui_interp.theory import Diagnostic
-from tui_interp.tui.session import CompareProgressInfo, CompareView, DLAView, Header, LabelsView, StepView
+
+if TYPE_CHECKING:
+    from tui_interp.engine.compare import CompareResult, Progress
 
 
 class HeaderReady(Message):
@@ -66,7 +69,7 @@ class DiagnosticsReady(Message):
 
 
 class CompareProgress(Message):
-    def __init__(self, info: CompareProgressInfo) -> None:
+    def __init__(self, info: Progress) -> None:
         super().__init__()
         self.info = info
 
@@ -75,7 +78,7 @@ class CompareProgress(Message):
 
 
 class CompareDone(Message):
-    def __init__(self, result: CompareView | None) -> None:
+    def __init__(self, result: CompareResult | None) -> None:
         super().__init__()
         self.result = result  # None: cancelled
 

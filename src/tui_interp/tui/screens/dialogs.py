@@ -16,7 +16,8 @@ from textual.widgets.option_list import Option
 
 from tui_interp.labels import Label as ComponentLabel
 from tui_interp.model.tokenizer import display_text
-from tui_interp.tui.session import ABLATION_MODES, DLAView
+from tui_interp.components import ABLATION_MODES
+from tui_interp.engine.workbench import DLAView
 from tui_interp.tui.text import clip, token_label
 from tui_interp.tui.widgets.step_view import bar
 
@@ -160,7 +161,7 @@ class DLADialog(ModalScreen[str | None]):
         v = self.view
         title = Text.assemble(
             ("Direct logit attribution to ", "bold"),
-            (clip(token_label(v.target.token), 16), "bold reverse"),
+            (clip(token_label(v.target.text), 16), "bold reverse"),
             f"  logit {v.logit:.3f} = Σ below + bias {v.bias:.3f}",
         )
         if v.interventions:
@@ -174,16 +175,16 @@ class DLADialog(ModalScreen[str | None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("component", "effect", "", "label")
-        top = max((abs(r.value) for r in self.view.rows), default=0.0)
-        for r in self.view.rows:
-            label = self.labels.get(r.component)
-            sign = "+" if r.value >= 0 else "−"
+        top = max((abs(value) for _, value in self.view.rows), default=0.0)
+        for component, value in self.view.rows:
+            label = self.labels.get(component)
+            sign = "+" if value >= 0 else "−"
             table.add_row(
-                r.component,
-                f"{sign}{abs(r.value):.3f}",
-                Text(bar(abs(r.value), top), style="bold" if r.value >= 0 else "dim"),
+                component,
+                f"{sign}{abs(value):.3f}",
+                Text(bar(abs(value), top), style="bold" if value >= 0 else "dim"),
                 Text(clip(display_text(label.name), 30)) if label else "",
-                key=r.component,
+                key=component,
             )
         table.focus()
 

@@ -34,7 +34,7 @@ from tui_interp.tui.screens.dialogs import (
     LabelInput,
     SaveAsDialog,
 )
-from tui_interp.tui.session import LabelsView, Session, StepView, can_ablate, step_of
+from tui_interp.engine.workbench import LabelsView, StepView, Workbench, can_ablate, step_of
 from tui_interp.tui.text import plain
 from tui_interp.tui.widgets.component_tree import ComponentTree
 from tui_interp.tui.widgets.header import ModelHeader
@@ -126,9 +126,9 @@ class MainScreen(Screen[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, workbench: Workbench) -> None:
         super().__init__()
-        self.session = session
+        self.workbench = workbench
         self.selected: str | None = None  # the component under the tree's cursor
         self.view: StepView | None = None
         self.labels = LabelsView()
@@ -156,11 +156,11 @@ class MainScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(InterventionList).set_interventions(())
         header = self.query_one(ModelHeader)
-        if self.session.checkpoint is not None:
-            header.header = self.session.header()  # opened by the caller: no I/O here
+        if self.workbench.checkpoint is not None:
+            header.header = self.workbench.header()  # opened by the caller: no I/O here
         header.status = "loading weights…"
-        if self.session.theory_path is not None:
-            self.query_one(TheoryPanel).file_name = self.session.theory_path.name
+        if self.workbench.theory_path is not None:
+            self.query_one(TheoryPanel).file_name = self.workbench.theory_path.name
         self.query_one("#prompt", Input).focus()
         self.open_model()
 
@@ -168,7 +168,7 @@ class MainScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def open_model(self) -> None:
-        s = self.session
+        s = self.workbench
         try:
             self.post_message(m.HeaderReady(s.open()))
         except TuiInterpError as e:
@@ -203,7 +203,7 @@ class MainScreen(Screen[None]):
     def run_prefetch(self) -> None:
         """Compute the next steps' logit lens while the user reads this one."""
         worker = get_current_worker()
-        self.session.prefetch(lambda: worker.is_cancelled)
+        self.workbench.prefetch(lambda: worker.is_cancelled)
 
     @work(thread=True, group="labels", exit_on_error=False)
     def run_labels(self, call: Callable[[], LabelsView], saved: str | None) -> None:
@@ -215,21 +215,21 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="dla", exit_on_error=False)
     def run_dla(self) -> None:
         try:
-            self.post_message(m.AttributionReady(self.session.dla()))
+            self.post_message(m.AttributionReady(self.workbench.dla()))
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e)))
 
     @work(thread=True, exclusive=True, group="suggest", exit_on_error=False)
     def run_suggest(self, theory_text: str) -> None:
         try:
-            self.post_message(m.SuggestionsReady(self.session.suggest_labels(theory_text)))
+            self.post_message(m.SuggestionsReady(self.workbench.suggest_labels(theory_text)))
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e), title="Suggestions"))
 
     @work(thread=True, exclusive=True, group="diagnostics", exit_on_error=False)
     def run_check(self, text: str) -> None:
         worker = get_current_worker()
-        diagnostics = self.session.check_theory(text)
+        diagnostics = self.workbench.check_theory(text)
         if not worker.is_cancelled:
             self.post_message(m.DiagnosticsReady(text, diagnostics))
 
@@ -237,7 +237,7 @@ class MainScreen(Screen[None]):
     def run_compare(self, text: str) -> None:
         worker = get_current_worker()
         try:
-            result = self.session.compare(
+            result = self.workbench.compare(
                 text,
                 progress=lambda info: self.post_message(m.CompareProgress(info)),
                 cancelled=lambda: worker.is_cancelled,
@@ -250,7 +250,7 @@ class MainScreen(Screen[None]):
     @work(thread=True, group="save", exit_on_error=False)
     def run_save_theory(self, text: str, path: str | None) -> None:
         try:
-            saved = self.session.save_theory(text, path)
+            saved = self.workbench.save_theory(text, path)
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e), title="Theory"))
             return
@@ -275,7 +275,7 @@ class MainScreen(Screen[None]):
 
     def on_header_ready(self, message: m.HeaderReady) -> None:
         self.query_one(ModelHeader).header = message.header
-        self.query_one(ComponentTree).build(self.session.components())
+        self.query_one(ComponentTree).build(self.workbench.components())
         tree = self.query_one(ComponentTree)
         tree.set_labels(self.labels.labels)
         prompt = self.query_one("#prompt", Input)
@@ -369,11 +369,11 @@ class MainScreen(Screen[None]):
         self.app.push_screen(DLADialog(message.view, self.labels.labels), chosen)
 
     def on_suggestions_ready(self, message: m.SuggestionsReady) -> None:
-        session = self.session
+        workbench = self.workbench
 
         def chosen(suggestion: Any) -> None:
             if suggestion is not None:
-                self.run_labels(lambda: session.accept_suggestion(suggestion), suggestion.component)
+                self.run_labels(lambda: workbench.accept_suggestion(suggestion), suggestion.component)
 
         self.app.push_screen(SuggestDialog(message.suggestions, self.labels.labels), chosen)
 
@@ -399,7 +399,7 @@ class MainScreen(Screen[None]):
             return
         self.query_one("#prompt", Input).value = text
         focus = self.selected
-        self.run_step(lambda: self.session.set_prompt(text, focus=focus))
+        self.run_step(lambda: self.workbench.set_prompt(text, focus=focus))
 
     def on_component_focused(self, message: m.ComponentFocused) -> None:
         self.selected = message.component
@@ -410,7 +410,7 @@ class MainScreen(Screen[None]):
             self._jump_to(message.component)
         elif self._is_head_of_current_layer(message.component):
             component = message.component
-            self.run_step(lambda: self.session.view(focus=component))
+            self.run_step(lambda: self.workbench.view(focus=component))
 
     def _is_head_of_current_layer(self, component: str) -> bool:
         view = self.view
@@ -424,7 +424,7 @@ class MainScreen(Screen[None]):
 
     def _jump_to(self, component: str) -> None:
         step = step_of(component)
-        self.run_step(lambda: self.session.move(to=step, focus=component))
+        self.run_step(lambda: self.workbench.move(to=step, focus=component))
 
     def _select(self, component: str, *, jump: bool) -> None:
         tree = self.query_one(ComponentTree)
@@ -437,11 +437,11 @@ class MainScreen(Screen[None]):
     def on_step_chosen(self, message: m.StepChosen) -> None:
         index, focus = message.index, self.selected
         if self.view is not None:
-            self.run_step(lambda: self.session.move(to=index, focus=focus))
+            self.run_step(lambda: self.workbench.move(to=index, focus=focus))
 
     def on_intervention_removed(self, message: m.InterventionRemoved) -> None:
         index, focus = message.index, self.selected
-        self.run_step(lambda: self.session.remove_intervention(index, focus=focus))
+        self.run_step(lambda: self.workbench.remove_intervention(index, focus=focus))
 
     def on_theory_edited(self, message: m.TheoryEdited) -> None:
         panel = self.query_one(TheoryPanel)
@@ -475,9 +475,9 @@ class MainScreen(Screen[None]):
         if action == "dla":
             return has_view or None
         if action == "suggest":
-            return (self.loaded and self.session.store is not None) or None
+            return (self.loaded and self.workbench.store is not None) or None
         if action == "label":
-            return (self.selected is not None and self.session.store is not None) or None
+            return (self.selected is not None and self.workbench.store is not None) or None
         if action == "compare":
             errors = any(d.is_error for d in self.diagnostics)
             return (self.loaded and not self.comparing and not errors and bool(self._theory_text().strip())) or None
@@ -490,24 +490,24 @@ class MainScreen(Screen[None]):
 
     def action_step(self, delta: int) -> None:
         focus = self.selected
-        self.run_step(lambda: self.session.move(delta, focus=focus))
+        self.run_step(lambda: self.workbench.move(delta, focus=focus))
 
     def action_goto(self, where: str) -> None:
         if self.view is None:
             return
         to = 0 if where == "first" else len(self.view.steps) - 1
         focus = self.selected
-        self.run_step(lambda: self.session.move(to=to, focus=focus))
+        self.run_step(lambda: self.workbench.move(to=to, focus=focus))
 
     def action_head(self, delta: int) -> None:
         view = self.view
         if view is None or view.attention is None:
             return
-        n_heads = self.session.config.n_heads
+        n_heads = self.workbench.config.n_heads
         head = (view.attention.head + delta) % n_heads
         self._select(f"L{view.attention.layer}.H{head}", jump=False)
         component = f"L{view.attention.layer}.H{head}"
-        self.run_step(lambda: self.session.view(focus=component))
+        self.run_step(lambda: self.workbench.view(focus=component))
 
     def action_ablate(self) -> None:
         component = self.selected
@@ -517,7 +517,7 @@ class MainScreen(Screen[None]):
 
         def chosen(mode: str | None) -> None:
             if mode:
-                self.run_step(lambda: self.session.ablate(component, mode, focus=component))
+                self.run_step(lambda: self.workbench.ablate(component, mode, focus=component))
 
         self.app.push_screen(AblateDialog(component), chosen)
 
@@ -525,11 +525,11 @@ class MainScreen(Screen[None]):
         if self.view is None or not self.view.interventions:
             return
         index, focus = len(self.view.interventions) - 1, self.selected
-        self.run_step(lambda: self.session.remove_intervention(index, focus=focus))
+        self.run_step(lambda: self.workbench.remove_intervention(index, focus=focus))
 
     def action_clear_interventions(self) -> None:
         focus = self.selected
-        self.run_step(lambda: self.session.clear_interventions(focus=focus))
+        self.run_step(lambda: self.workbench.clear_interventions(focus=focus))
 
     def action_label(self) -> None:
         component = self.selected
@@ -539,7 +539,7 @@ class MainScreen(Screen[None]):
         def chosen(result: LabelInput | None) -> None:
             if result is None:
                 return
-            s = self.session
+            s = self.workbench
             if result.remove:
                 self.run_labels(lambda: s.remove_label(result.component), None)
             else:
@@ -590,7 +590,7 @@ class MainScreen(Screen[None]):
 
     def action_save_theory(self) -> None:
         text = self._theory_text()
-        if self.session.theory_path is not None:
+        if self.workbench.theory_path is not None:
             self.run_save_theory(text, None)
             return
 
@@ -598,7 +598,7 @@ class MainScreen(Screen[None]):
             if path:
                 self.run_save_theory(text, path)
 
-        self.app.push_screen(SaveAsDialog(f"{self.session.model_path.name}.theory"), chosen)
+        self.app.push_screen(SaveAsDialog(f"{self.workbench.model_path.name}.theory"), chosen)
 
     def action_focus_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui_interp.tui.session import Header
+from tui_interp.engine.workbench import Header
 from tui_interp.tui.text import human_bytes, human_count, plain
 
 

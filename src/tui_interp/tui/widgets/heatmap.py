@@ -15,7 +15,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui_interp.model.tokenizer import display_text
-from tui_interp.tui.session import Attention
+from tui_interp.engine.workbench import AttentionPattern
 from tui_interp.tui.text import clip, token_label
 
 SHADES = " ░▒▓█"
@@ -31,7 +31,7 @@ class AttentionHeatmap(Widget):
     AttentionHeatmap { width: auto; height: auto; }
     """
 
-    attention: reactive[Attention | None] = reactive(None)
+    attention: reactive[AttentionPattern | None] = reactive(None)
     tokens: reactive[tuple[str, ...]] = reactive(tuple)
 
     def get_content_width(self, container: object, viewport: object) -> int:  # type: ignore[override]
@@ -61,7 +61,7 @@ class AttentionHeatmap(Widget):
             return None
         return cold, hot
 
-    def watch_attention(self, old: Attention | None, new: Attention | None) -> None:
+    def watch_attention(self, old: AttentionPattern | None, new: AttentionPattern | None) -> None:
         self._strips = None
         old_n = len(old.pattern) if old else -1
         self.refresh(layout=old_n != (len(new.pattern) if new else -1))  # same size: no new layout

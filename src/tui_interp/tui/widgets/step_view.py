@@ -8,6 +8,8 @@ step, and the logit lens's top predictions at this depth.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.segment import Segment
 from rich.style import Style
 from rich.table import Table
@@ -20,11 +22,14 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Static
 
+from tui_interp.engine.workbench import StepView
 from tui_interp.labels import Label
 from tui_interp.model.tokenizer import display_text
-from tui_interp.tui.session import Prediction, StepView
 from tui_interp.tui.text import clip, token_label
 from tui_interp.tui.widgets.heatmap import AttentionHeatmap
+
+if TYPE_CHECKING:
+    from tui_interp.engine.lens import TokenScore
 
 BAR_WIDTH = 10
 EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -40,8 +45,8 @@ def bar(value: float, top: float, width: int = BAR_WIDTH) -> str:
     return ("█" * full + (EIGHTHS[part] if part else "")).ljust(width)
 
 
-def tok(p: Prediction, width: int = 10) -> str:
-    return clip(token_label(p.token), width)
+def tok(p: TokenScore, width: int = 10) -> str:
+    return clip(token_label(p.text), width)
 
 
 def pct(p: float) -> str:
@@ -135,10 +140,10 @@ class StepPanel(StepScroll):
             text.append(", ".join(e.interventions), style="reverse")
             text.append("\n  ")
             text.append(tok(e.target, 12), style="bold")
-            text.append(f" {pct(e.target.prob)} → {pct(e.target_patched.prob)}  ")
-            sign = "+" if e.logit_diff >= 0 else "−"
-            text.append(f"Δlogit {sign}{abs(e.logit_diff):.3f}", style="bold")
-            new_top = e.patched[0]
+            text.append(f" {pct(e.target.prob)} → {pct(e.target_ablated.prob)}  ")
+            sign = "+" if e.metric_change >= 0 else "−"
+            text.append(f"Δlogit {sign}{abs(e.metric_change):.3f}", style="bold")
+            new_top = e.ablated_top[0]
             if new_top.id != e.target.id:
                 text.append("\n  now predicts ")
                 text.append(tok(new_top, 12), style="bold")
@@ -215,7 +220,7 @@ class PositionsTable(Widget):
             if show_bar:
                 segments.append(Segment(bar(norm, top, bar_w) + " ", base))
             for p in v.lens[i][:n_lens]:
-                segments.append(Segment(clip(token_label(p.token), tok_w).ljust(tok_w), base))
+                segments.append(Segment(clip(token_label(p.text), tok_w).ljust(tok_w), base))
                 segments.append(Segment(short_prob(p.prob) + " ", dim))
             strips.append(Strip(Segment.simplify(segments)))
         return strips

@@ -3,6 +3,8 @@ agreement per slice, and counterexamples that load into the step view when chose
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.style import Style
 from rich.text import Text
 from textual.color import Color, ColorParseError
@@ -13,10 +15,12 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, ProgressBar, Static, TextArea
 
 from tui_interp.model.tokenizer import display_text
-from tui_interp.theory import Diagnostic
+from tui_interp.theory import Diagnostic, format_input
 from tui_interp.tui.messages import CompareRequested, CounterexampleChosen, TheoryEdited
-from tui_interp.tui.session import CompareProgressInfo, CompareView
 from tui_interp.tui.text import clip
+
+if TYPE_CHECKING:
+    from tui_interp.engine.compare import CompareResult, Progress
 
 CHECK_DELAY_S = 0.15  # diagnostics run this long after the last key press
 MAX_DIAGNOSTICS_SHOWN = 4
@@ -137,7 +141,7 @@ class TheoryPanel(Vertical):
             text.append(f"\n… {more} more", style="dim")
         widget.update(text)
 
-    def show_progress(self, info: CompareProgressInfo) -> None:
+    def show_progress(self, info: Progress) -> None:
         bar = self.query_one("#compare-progress", ProgressBar)
         bar.display = True
         bar.update(total=max(info.total, 1), progress=info.done)
@@ -157,7 +161,7 @@ class TheoryPanel(Vertical):
         else:
             bar.display = False
 
-    def show_result(self, result: CompareView | None) -> None:
+    def show_result(self, result: CompareResult | None) -> None:
         agreement = self.query_one("#agreement", Static)
         table = self.query_one("#counterexamples", DataTable)
         agreement.display = True
@@ -198,9 +202,9 @@ class TheoryPanel(Vertical):
         table.clear()
         for i, cx in enumerate(result.counterexamples):
             table.add_row(
-                Text(clip(display_text(cx.input), 24) + ("*" if cx.found_by == "search" else "")),
+                Text(clip(display_text(format_input(cx.input)), 24) + ("*" if cx.found_by == "search" else "")),
                 Text(clip(display_text(cx.expected), 10)),
-                Text(clip(display_text(cx.got), 10)),
+                Text(clip(display_text(cx.got or ""), 10)),
                 f"{cx.p_expected:.3f}" if cx.p_expected >= 0.001 else f"{cx.p_expected:.0e}",
                 key=str(i),
             )
