@@ -181,9 +181,9 @@ def test_value_dependent_errors_fail_fast_at_run_time_at_their_span(line: str, m
 
 # Added as line 8.
 LINE_ERRORS = [
-    ("«frob» a", "unknown directive `frob` (expected one of: theory, input, where, prompt, expect, slice, claim)"),
+    ("«frob» a", "unknown directive `frob` (expected one of: theory, input, where, prompt, expect, slice, split, claim)"),
     ("«expct» a", "unknown directive `expct`; did you mean `expect`?"),
-    ("«1»23 a", "expected a directive: theory, input, where, prompt, expect, slice, claim"),
+    ("«1»23 a", "expected a directive: theory, input, where, prompt, expect, slice, split, claim"),
     ('«theory» "again"', "second `theory` line (the first is line 1)"),
     ('«prompt» "x"', "second `prompt` line (the first is line 6)"),
     ("«expect» 1", "second `expect` line (the first is line 7)"),
@@ -347,14 +347,11 @@ def test_theory_line_errors(line: str, message: str) -> None:
     assert message in found[0].message
 
 
-def test_missing_prompt_and_expect_point_at_the_theory_name() -> None:
+def test_missing_prompt_points_at_the_theory_name_and_missing_expect_is_a_question() -> None:
     text = 'theory "t"\ninput a: int in 0..9\n'
     found = errors(text)
-    assert [(d.line, d.col, d.end_col) for d in found] == [(1, 8, 11), (1, 8, 11)]
-    assert [d.message for d in found] == [
-        'missing `prompt` line, e.g. prompt "{a} + {b} ="',
-        "missing `expect` line, e.g. expect (a + b) % 113",
-    ]
+    assert [(d.line, d.col, d.end_col) for d in found] == [(1, 8, 11)]
+    assert [d.message for d in found] == ['missing `prompt` line, e.g. prompt "{a} + {b} ="']
 
 
 def test_missing_theory_name_is_a_warning_and_the_name_comes_from_the_path() -> None:
@@ -371,7 +368,6 @@ def test_an_empty_file_reports_what_is_missing() -> None:
     found = check_theory("")
     assert [(d.severity, d.message.split(" line")[0]) for d in found] == [
         ("error", "missing `prompt`"),
-        ("error", "missing `expect`"),
         ("warning", 'no `theory "NAME"`'),
     ]
 

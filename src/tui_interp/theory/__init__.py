@@ -13,11 +13,12 @@ A theory file names inputs and their domains, a prompt template, and the answer 
 
 The public API (see theory.py, domain.py, nodes.py and LANGUAGE.md):
 
-- `check_theory(text)` -> list of Diagnostic (every error and warning; never raises)
+- `check_theory(text, path=None)` -> list of Diagnostic (every error and warning; never raises)
 - `parse_theory(text, path=None)` -> Theory (raises the first error as TheoryError)
 - `load_theory(path)` -> Theory
 - `Theory`: name, inputs, domain, render_prompt, expected, render_expected, evaluate,
-  prompt_pieces, slices, claims, source, warnings
+  prompt_pieces, slices, splits, is_question, claims, source, warnings
+- `Split`: name, path, span, size, inputs, contains, answer, has_answers
 - `Domain`: raw_size, size, enumerate, sample, select, contains, mutate
 
 This package is core: it imports neither the faces (textual, typer, rich) nor torch.
@@ -50,6 +51,7 @@ from tui_interp.theory.nodes import (
     Threshold,
 )
 from tui_interp.theory.render import Value, format_input, format_value, render_value, to_json
+from tui_interp.theory.splits import Split
 from tui_interp.theory.theory import (
     Evaluation,
     PromptPiece,
@@ -80,6 +82,7 @@ __all__ = [
     "Selection",
     "Slice",
     "Span",
+    "Split",
     "Spec",
     "SpecError",
     "StrSpec",

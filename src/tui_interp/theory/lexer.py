@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from tui_interp.theory.limits import MAX_INT_BITS
+from tui_interp.theory.limits import MAX_INT_BITS, MAX_INT_DIGITS
 from tui_interp.theory.nodes import Span
 
 QUOTES = ("'", '"')
@@ -192,7 +192,6 @@ _D = r"[0-9](?:_?[0-9])*"
 _PY_NUMBER = re.compile(
     rf"0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:{_D}(?:\.(?:{_D})?)?|\.{_D})(?:[eE][+-]?{_D})?[jJ]?"
 )
-_MAX_INT_DIGITS = MAX_INT_BITS * 301 // 1000 + 2  # decimal digits of the largest int, and one more
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +249,7 @@ def _number(text: str, start: int) -> Token:
     end = start + len(text)
     if _INT.fullmatch(text):
         digits = text.replace("_", "").lstrip("0") or "0"
-        if len(digits) <= _MAX_INT_DIGITS and int(digits).bit_length() <= MAX_INT_BITS:
+        if len(digits) <= MAX_INT_DIGITS and int(digits).bit_length() <= MAX_INT_BITS:
             return Token("int", text, start, end, int(digits))
         return Token("bad", text, start, end, f"integer literal is too large (ints are limited to {MAX_INT_BITS:,} bits)")
     if _PY_NUMBER.fullmatch(text):

@@ -12,6 +12,9 @@ from __future__ import annotations
 MAX_INT_BITS = 4096
 """Largest magnitude of any int: 2**4096 (about 1,233 decimal digits)."""
 
+MAX_INT_DIGITS = len(str(1 << MAX_INT_BITS))
+"""Most decimal digits an int may be written with (longer literals are refused unread)."""
+
 MAX_STR_LEN = 100_000
 """Longest string an expression may build."""
 
@@ -47,6 +50,12 @@ SAMPLE_ATTEMPTS_PER_INPUT = 50
 
 MUTATE_ATTEMPTS = 64
 """Tries `Domain.mutate` makes to find a neighbour that passes the `where` filter."""
+
+MAX_SPLIT_BYTES = 64 * 1024 * 1024
+"""Largest split file (`split NAME from "FILE"`), in bytes."""
+
+MAX_SPLIT_ROWS = 1_000_000
+"""Most rows (inputs, duplicates included) a split file may hold."""
 
 # --- claims ----------------------------------------------------------------------------------
 DEFAULT_NEEDS_BELOW = 0.5

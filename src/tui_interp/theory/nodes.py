@@ -207,6 +207,15 @@ class SliceDecl:
     span: Span
 
 
+@dataclass(frozen=True, slots=True)
+class SplitDecl:
+    """`split NAME from "FILE"`: `file` as written; `span` covers the directive."""
+
+    name: str
+    file: str
+    span: Span
+
+
 # --- claims ------------------------------------------------------------------------------------
 
 

@@ -48,11 +48,12 @@ from tui_interp.theory.nodes import (
     Placeholder,
     SliceDecl,
     Span,
+    SplitDecl,
     Template,
     TemplatePart,
 )
 
-DIRECTIVES = ("theory", "input", "where", "prompt", "expect", "slice", "claim")
+DIRECTIVES = ("theory", "input", "where", "prompt", "expect", "slice", "split", "claim")
 _DOMAIN_OPS = frozenset(("..", ":", ",", "[", "]", "-", "+", "%", ".", "*", "?", "(", ")", "="))
 _MAX_TYPE_NESTING = 16
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class ParsedFile:
     prompt: Template | None = None
     expect: Condition | None = None
     slices: list[SliceDecl] = field(default_factory=list)
+    splits: list[SplitDecl] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)  # directive -> first line (for duplicates)
     bad_inputs: set[str] = field(default_factory=set)  # declared, but the domain had an error
@@ -137,7 +139,7 @@ def _parse_line(line: str, line_no: int, parsed: ParsedFile, diags: Diagnostics)
         close = difflib.get_close_matches(word, DIRECTIVES, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else f" (expected one of: {', '.join(DIRECTIVES)})"
         raise Problem(f"unknown directive `{word}`{hint}", start, end)
-    if end < len(code) and not code[end].isspace() and word in ("theory", "input", "prompt", "claim"):
+    if end < len(code) and not code[end].isspace() and word in ("theory", "input", "prompt", "split", "claim"):
         raise Problem(f"expected a space after `{word}`", end)
     if word in ("theory", "prompt", "expect") and word in parsed.seen:
         raise Problem(f"second `{word}` line (the first is line {parsed.seen[word]})", start, end)
@@ -155,6 +157,7 @@ _NEEDS = {
     "prompt": 'a template in quotes, e.g. prompt "{a} + {b} ="',
     "expect": "an expression, e.g. expect (a + b) % 113",
     "slice": "a condition, e.g. slice a + b >= 113",
+    "split": 'a name and a file, e.g. split train from "train.jsonl"',
     "claim": "a claim, e.g. claim needs L0.mlp",
 }
 
@@ -330,7 +333,8 @@ def _where(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagn
 
 
 def _expect(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    parsed.expect = _condition(code, start, line_no)
+    if code[start:].strip() != "?":  # `expect ?`: a question (as is a theory with no `expect`)
+        parsed.expect = _condition(code, start, line_no)
 
 
 def _slice(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
@@ -350,10 +354,34 @@ def _slice(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagn
                 raise Problem("expected a condition after the slice's name", j, j + 1)
     cond = _condition(code, expr_start, line_no)
     name = name if name is not None else cond.source
-    earlier = next((s for s in parsed.slices if s.name == name), None)
-    if earlier is not None:
-        raise Problem(f"a slice named {name!r} is already on line {earlier.span.line}", start, len(code))
+    _check_unique(parsed, name, start, len(code))
     parsed.slices.append(SliceDecl(name, cond, Span(line_no, start + 1, len(code) + 1)))
+
+
+def _check_unique(parsed: ParsedFile, name: str, start: int, end: int) -> None:
+    """Slices and splits are reported side by side: their names must differ."""
+    for kind, earlier in (("slice", parsed.slices), ("split", parsed.splits)):
+        line = next((s.span.line for s in earlier if s.name == name), None)
+        if line is not None:
+            raise Problem(f"a {kind} named {name!r} is already on line {line}", start, end)
+
+
+def _split(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
+    example = 'e.g. split train from "train.jsonl"'
+    cur = Cursor(list(tokenize(code, start)), len(code))
+    name = cur.next(f"the split's name, {example}")
+    if name.kind != "name":
+        raise Problem(f"expected the split's name, {example}; got {name.text!r}", name.start, name.end)
+    cur.expect("from", f"`from` and the file in quotes, {example}")
+    file = cur.next(f"the file in quotes, {example}")
+    if file.kind != "string" or not str(file.value).strip():
+        raise Problem(f"expected the file in quotes, {example}; got {file.text!r}", file.start, file.end)
+    extra = cur.peek()
+    if extra is not None:
+        raise Problem(f"unexpected {extra.text!r} after the file", extra.start, len(code))
+    _check_unique(parsed, name.text, name.start, name.end)
+    keyword_at = len(code) - len(code.lstrip())
+    parsed.splits.append(SplitDecl(name.text, str(file.value), Span(line_no, keyword_at + 1, len(code) + 1)))
 
 
 def _claim(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
@@ -475,5 +503,6 @@ _HANDLERS = {
     "prompt": _prompt,
     "expect": _expect,
     "slice": _slice,
+    "split": _split,
     "claim": _claim,
 }

@@ -1,19 +1,22 @@
 """The public face of the theory language: parse, check, load, and the Theory object.
 
-    check_theory(text) -> list[Diagnostic]   every error and warning, for as-you-type editing
-    parse_theory(text, path=None) -> Theory  checked and ready to run; raises the first error
-    load_theory(path) -> Theory              reads a UTF-8 file (TheoryError naming it if not)
+    check_theory(text, path=None) -> list[Diagnostic]  every error and warning, as you type
+    parse_theory(text, path=None) -> Theory   checked and ready to run; raises the first error
+    load_theory(path) -> Theory               reads a UTF-8 file (TheoryError naming it if not)
+
+`path` is the theory file's path: split files are found relative to its directory.
 
 A Theory renders prompts and expected answers for inputs from its Domain:
 
     theory = load_theory("modadd.theory")
     for x in theory.domain.select(limit=200_000, seed=0).inputs:
-        ev = theory.evaluate(x)   # ev.prompt, ev.expected, ev.expected_text, ev.slices
+        ev = theory.evaluate(x)   # ev.prompt, ev.expected, ev.expected_text, ev.slices, ev.splits
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ from tui_interp.theory.limits import MAX_SOURCE_CHARS
 from tui_interp.theory.nodes import AttendsClaim, Claim, Condition, Expr, Generator, InputDecl, Name, Span, Template
 from tui_interp.theory.parser import Diagnostics, ParsedFile, parse_file
 from tui_interp.theory.render import Value, format_input, render_value
+from tui_interp.theory.splits import Split, load_split
 from tui_interp.theory.types import ERROR, Type
 
 R = TypeVar("R")
@@ -92,13 +96,15 @@ class PromptPiece:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Everything a comparison needs about one input."""
+    """Everything a comparison needs about one input. `expected` and `expected_text` are None
+    when the theory is a question; `slices` and `splits` follow the theory's order."""
 
     input: Assignment
     prompt: str
-    expected: Value
-    expected_text: str
+    expected: Value | None
+    expected_text: str | None
     slices: tuple[bool, ...]
+    splits: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,6 +113,7 @@ class Theory:
 
     Inputs are mappings from input name to value (ints, bools, strs, lists or tuples);
     a malformed one raises InputError, an expression failing on one raises TheoryEvalError.
+    A theory without `expect` (or with `expect ?`) is a question: `expect` is None.
     """
 
     name: str
@@ -115,15 +122,21 @@ class Theory:
     inputs: tuple[InputDecl, ...]
     wheres: tuple[Condition, ...]
     prompt: Template
-    expect: Condition
+    expect: Condition | None
     expect_type: Type
     slices: tuple[Slice, ...]
+    splits: tuple[Split, ...]
     claims: tuple[Claim, ...]
     warnings: tuple[Diagnostic, ...]
     domain: Domain = field(repr=False)
     _prompt: CompiledTemplate = field(repr=False)
-    _expect: Compiled = field(repr=False)
+    _expect: Compiled | None = field(repr=False)
     _slices: tuple[Compiled, ...] = field(repr=False)
+
+    @property
+    def is_question(self) -> bool:
+        """True when the theory has no `expect` (or `expect ?`): it asks what the model computes."""
+        return self._expect is None
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -153,7 +166,9 @@ class Theory:
         return tuple(out)
 
     def expected(self, x: Mapping[str, Any]) -> Value:
-        """The value `expect` gives for x (lists are tuples)."""
+        """The value `expect` gives for x (lists are tuples); a TheoryError for a question."""
+        if self._expect is None:
+            raise TheoryError(f"theory {self.name!r} is a question: it has no `expect` line", path=self.path)
         return self._run(x, self._expect)
 
     def render_expected(self, x: Mapping[str, Any]) -> str:
@@ -169,9 +184,12 @@ class Theory:
 
         def run(env: Env) -> Evaluation:
             prompt = self._prompt.render(env)
-            expected = self._expect(env)
+            expected = self._expect(env) if self._expect is not None else None
             slices = tuple(bool(fn(env)) for fn in self._slices)
-            return Evaluation(dict(env), prompt, expected, render_value(expected), slices)
+            key = tuple(env.values())
+            splits = tuple(s.has_key(key) for s in self.splits)
+            text = render_value(expected) if expected is not None else None
+            return Evaluation(dict(env), prompt, expected, text, slices, splits)
 
         return self._run(x, run)
 
@@ -195,12 +213,22 @@ class Theory:
 # --- analysis ----------------------------------------------------------------------------------
 
 
-def _analyse(text: str) -> tuple[ParsedFile, Diagnostics, Type]:
-    """Parse and check; every problem goes to the Diagnostics. Returns the expect's type too."""
+@dataclass
+class _Analysis:
+    parsed: ParsedFile
+    diags: Diagnostics
+    expect_type: Type = ERROR
+    domain: Domain | None = None
+    splits: tuple[Split, ...] = ()
+
+
+def _analyse(text: str, path: str | os.PathLike[str] | None) -> _Analysis:
+    """Parse and check; when that is clean, build the domain and read the split files.
+    Every problem goes to the Diagnostics."""
     diags = Diagnostics()
     if len(text) > MAX_SOURCE_CHARS:
         diags.add(_FILE_START, f"the file is too large ({len(text):,} characters; the limit is {MAX_SOURCE_CHARS:,})")
-        return ParsedFile(), diags, ERROR
+        return _Analysis(ParsedFile(), diags)
     parsed = parse_file(text, diags)
     env: dict[str, Type] = {d.name: d.spec.type for d in parsed.inputs}
     env.update(dict.fromkeys(parsed.bad_inputs, ERROR))
@@ -210,7 +238,9 @@ def _analyse(text: str) -> tuple[ParsedFile, Diagnostics, Type]:
     placeholders = parsed.prompt.placeholders if parsed.prompt is not None else ()
     for placeholder in placeholders:
         checker.check_renderable(placeholder.expr, "a prompt placeholder")
-    expect_type = checker.check_renderable(parsed.expect.expr, "`expect`") if parsed.expect is not None else ERROR
+    analysis = _Analysis(parsed, diags)
+    if parsed.expect is not None:
+        analysis.expect_type = checker.check_renderable(parsed.expect.expr, "`expect`")
     for s in parsed.slices:
         checker.check_bool(s.cond.expr, "`slice`")
     for claim in parsed.claims:
@@ -228,37 +258,52 @@ def _analyse(text: str) -> tuple[ParsedFile, Diagnostics, Type]:
             elif pos.kind == "text" and parsed.prompt is not None and str(pos.value) not in parsed.prompt.literal_text:
                 message = f"{pos.value!r} is not in the prompt's fixed text; it can only match where an input renders to it"
                 diags.add(pos.span, message, "warning")
-    where = parsed.name_span or _FILE_START
     if "prompt" not in parsed.seen:
-        diags.add(where, 'missing `prompt` line, e.g. prompt "{a} + {b} ="')
-    if "expect" not in parsed.seen:
-        diags.add(where, "missing `expect` line, e.g. expect (a + b) % 113")
+        diags.add(parsed.name_span or _FILE_START, 'missing `prompt` line, e.g. prompt "{a} + {b} ="')
     if "theory" not in parsed.seen:
         diags.add(_FILE_START, 'no `theory "NAME"` line: the theory is named after its file (or "untitled")', "warning")
-    return parsed, diags, expect_type
+    if not diags.has_errors:
+        analysis.domain = _domain(parsed, None if path is None else str(path))
+        signature = (tuple((d.name, str(d.spec)) for d in parsed.inputs), tuple(w.source for w in parsed.wheres))
+        splits = []
+        for decl in parsed.splits:
+            try:
+                splits.append(load_split(decl, path, analysis.domain, signature))
+            except TheoryError as e:
+                diags.add(decl.span, e.message)
+        analysis.splits = tuple(splits)
+    return analysis
 
 
-def check_theory(text: str) -> list[Diagnostic]:
-    """Every error and warning in a theory's text, sorted by position (never raises)."""
-    return _analyse(text)[1].sorted()
-
-
-def parse_theory(text: str, path: str | None = None) -> Theory:
-    """Parse and type-check a theory; raise the first error as a TheoryError (with `path`)."""
-    parsed, diags, expect_type = _analyse(text)
-    diagnostics = diags.sorted()
-    errors = [d for d in diagnostics if d.is_error]
-    if errors:
-        raise errors[0].to_error(path)
-    if parsed.prompt is None or parsed.expect is None:  # reported as errors above
-        raise TheoryError("the theory needs a `prompt` and an `expect` line", path=path)
+def _domain(parsed: ParsedFile, path: str | None) -> Domain:
     wheres = tuple(Compiled(c.expr) for c in parsed.wheres)
 
     def where(env: Assignment) -> bool:
         scratch = dict(env)
         return _explain(path, env, lambda: all(w(scratch) for w in wheres), "`where` failed: ")
 
-    domain = Domain([(d.name, d.spec) for d in parsed.inputs], where if wheres else None)
+    return Domain([(d.name, d.spec) for d in parsed.inputs], where if wheres else None)
+
+
+def check_theory(text: str, path: str | os.PathLike[str] | None = None) -> list[Diagnostic]:
+    """Every error and warning in a theory's text, sorted by position (never raises).
+
+    `path` is where the theory lives (or will): split files are read relative to it.
+    """
+    return _analyse(text, path).diags.sorted()
+
+
+def parse_theory(text: str, path: str | os.PathLike[str] | None = None) -> Theory:
+    """Parse and type-check a theory and read its split files; raise the first error as a
+    TheoryError (with `path`)."""
+    analysis = _analyse(text, path)
+    path = None if path is None else str(path)
+    parsed, diagnostics, domain = analysis.parsed, analysis.diags.sorted(), analysis.domain
+    errors = [d for d in diagnostics if d.is_error]
+    if errors:
+        raise errors[0].to_error(path)
+    if parsed.prompt is None or domain is None:  # reported as errors above
+        raise TheoryError("the theory needs a `prompt` line", path=path)
     slice_fns = tuple(Compiled(decl.cond.expr) for decl in parsed.slices)
 
     def holds(name: str, fn: Compiled) -> Callable[[Mapping[str, Any]], bool]:
@@ -276,15 +321,16 @@ def parse_theory(text: str, path: str | None = None) -> Theory:
         wheres=tuple(parsed.wheres),
         prompt=parsed.prompt,
         expect=parsed.expect,
-        expect_type=expect_type,
+        expect_type=analysis.expect_type,
         slices=tuple(
             Slice(d.name, d.cond.source, d.span, holds(d.name, fn)) for d, fn in zip(parsed.slices, slice_fns, strict=True)
         ),
+        splits=analysis.splits,
         claims=tuple(parsed.claims),
         warnings=tuple(diagnostics),
         domain=domain,
         _prompt=CompiledTemplate(parsed.prompt),
-        _expect=Compiled(parsed.expect.expr),
+        _expect=Compiled(parsed.expect.expr) if parsed.expect is not None else None,
         _slices=slice_fns,
     )
 
