@@ -183,7 +183,8 @@ def main() -> None:
     if "streaming" in report:
         st = report["streaming"]
         mb = 2**20
-        print(f"streaming a {st['checkpoint_bytes'] / mb:.0f} MB checkpoint: peak {st['stream_peak_bytes'] / mb:.0f} MB vs budget {st['budget_bytes'] / mb:.0f} MB "
+        print(f"streaming a {st['checkpoint_bytes'] / mb:.0f} MB checkpoint: peak {st['stream_peak_bytes'] / mb:.0f} MB "
+              f"vs budget {st['budget_bytes'] / mb:.0f} MB "
               f"(without streaming {st['full_peak_bytes'] / mb:.0f} MB), identical logits: {st['identical_logits']}", file=sys.stderr)
 
 

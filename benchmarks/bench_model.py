@@ -65,7 +65,9 @@ def _forward_fns(ckpt: Path, device: str, dtype: str):
         "hf_outputs": wrap(lambda: hf_eager(tokens, output_hidden_states=True, output_attentions=True)),
         "ours_nocache": wrap(lambda: lm.model(tokens)),
         "hf_default": wrap(lambda: hf_default(tokens)),
-        "ours_same_content": wrap(lambda: lm.model.run_with_cache(tokens, ["blocks.*.hook_resid_pre", "blocks.*.attn.hook_pattern", "ln_final.hook_normalized"])),
+        "ours_same_content": wrap(
+            lambda: lm.model.run_with_cache(tokens, ["blocks.*.hook_resid_pre", "blocks.*.attn.hook_pattern", "ln_final.hook_normalized"])
+        ),
     }, f"{getattr(hf_default.config, '_attn_implementation', '?')}"
 
 
@@ -150,7 +152,8 @@ def main() -> None:
         print(f"open+inspect / import torch,safetensors: {i['ratio']:.2f}x (target <= {i['target']})", file=sys.stderr)
     print(f"forward+full cache / HF outputs: {f['cache_ratio']:.2f}x time (target <= 1.0), {m['cache_ratio']:.2f}x peak memory", file=sys.stderr)
     print(f"forward+HF-equivalent cache / HF outputs: {f['same_content_ratio']:.2f}x time, {m['same_content_ratio']:.2f}x peak memory", file=sys.stderr)
-    print(f"forward no cache / HF default ({f['hf_default_attn']}): {f['nocache_ratio']:.2f}x time (target <= 1.05), {m['nocache_ratio']:.2f}x peak memory", file=sys.stderr)
+    print(f"forward no cache / HF default ({f['hf_default_attn']}): {f['nocache_ratio']:.2f}x time (target <= 1.05), "
+          f"{m['nocache_ratio']:.2f}x peak memory", file=sys.stderr)
 
 
 if __name__ == "__main__":

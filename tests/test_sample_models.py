@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +34,12 @@ def card(name: str) -> dict[str, Any]:
     return parse_front_matter((SAMPLES_DIR / name / "README.md").read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def loaded(name: str) -> LoadedModel:
     return load_model(SAMPLES_DIR / name, device="cpu", dtype="float32")
 
 
-@lru_cache(maxsize=None)
+@cache
 def task_data(name: str) -> TaskData:
     fields = card(name)
     return get_task(fields["task"], **fields["task_options"]).data(fields["seed"])

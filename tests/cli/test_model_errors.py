@@ -95,7 +95,7 @@ def test_offsets_overlapping(model_dir: Path) -> None:
     p = model_dir / "model.safetensors"
     header, data = header_of(p)
     entries = sorted((v["data_offsets"][0], k) for k, v in header.items() if k != "__metadata__")
-    first, second = entries[0][1], entries[1][1]
+    _first, second = entries[0][1], entries[1][1]
     size = header[second]["data_offsets"][1] - header[second]["data_offsets"][0]
     header[second]["data_offsets"] = [0, size]  # lands on top of the first tensor
     write_with_header(p, header, data)

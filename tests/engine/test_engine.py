@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tui_interp.components import parse_component, resolve_components
-from tui_interp.components import Step
+from tui_interp.components import Step, parse_component, resolve_components
 from tui_interp.engine.interventions import Intervention, hooks_for, parse_interventions, prepare, random_reference
 from tui_interp.engine.lens import DLA_HOOKS, direct_logit_attribution
 from tui_interp.engine.patching import activation_patching, activation_patching_loop

@@ -125,7 +125,7 @@ def test_induction_sequences_repeat_one_run_at_a_random_offset() -> None:
     toks, tg = data.test.tokens, data.test.targets
     assert toks.shape == (2000, 49) and torch.all(toks[:, 0] == task.bos_id)
     offsets = set()
-    for row, target in zip(toks.tolist(), tg.tolist()):
+    for row, target in zip(toks.tolist(), tg.tolist(), strict=True):
         body = row[1:]
         first: dict[int, int] = {}
         repeats = []  # (position, position of the earlier occurrence)
@@ -190,7 +190,7 @@ def test_char_tokenizer_ids_follow_the_alphabet_and_unknown_is_unk() -> None:
 def test_char_tokenizer_round_trips_stdlib_sources() -> None:
     tok_json = char_level_tokenizer(ALPHABET)
     texts = [p.read_text() for p in corpus_files()[:5]]
-    for text, ids in zip(texts, encode(tok_json, texts)):
+    for text, ids in zip(texts, encode(tok_json, texts), strict=True):
         assert _decode(tok_json, ids) == text
 
 
@@ -271,7 +271,7 @@ def test_theory_prompt_and_expectation_match_the_task_data(name: str, options: d
     theory = parse_theory(text, path=fname)
     tok = Tokenizer.from_str(task.tokenizer_json())
     split = task.data(0).test.take(slice(0, 50))
-    for tokens, targets in zip(split.tokens.tolist(), split.targets.tolist()):
+    for tokens, targets in zip(split.tokens.tolist(), split.targets.tolist(), strict=True):
         if name == "modadd":
             inputs: dict = {"a": tokens[0], "b": tokens[1]}
         elif name == "parity":

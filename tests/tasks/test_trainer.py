@@ -36,7 +36,7 @@ def test_init_weights() -> None:
     assert torch.all(model.blocks[0].attn.b_qkv == 0)
     assert abs(float(model.W_E.detach().std()) - 0.05) < 0.005
     again = new_model(ModularAddition(), TrainConfig(seed=3, init_std=0.05))
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters(), strict=True))
     meta = torch.nn.Linear(2, 2, device="meta")
     with pytest.raises(InputError, match="meta"):
         init_weights(meta, std=0.1, seed=0)  # type: ignore[arg-type]
@@ -47,7 +47,7 @@ def test_training_is_deterministic_by_seed() -> None:
     a = train(task, _cfg(batch_size=16))
     b = train(task, _cfg(batch_size=16))
     c = train(task, _cfg(batch_size=16, seed=1))
-    for (name, p), q in zip(a.model.named_parameters(), b.model.parameters()):
+    for (name, p), q in zip(a.model.named_parameters(), b.model.parameters(), strict=True):
         assert torch.equal(p, q), name
     assert not torch.equal(a.model.W_E, c.model.W_E)
     assert [e.test_acc for e in a.history] == [e.test_acc for e in b.history]

@@ -11,9 +11,9 @@ import torch
 from textual.widgets import DataTable, Input, TextArea
 from tui_pilot import ESCAPE_TOKEN, MARKUP_TOKEN, press, settle, submit_prompt
 
+from tui_interp.engine.workbench import Workbench
 from tui_interp.tui.screens.dialogs import AblateDialog, DLADialog, LabelDialog
 from tui_interp.tui.screens.main import MainScreen
-from tui_interp.engine.workbench import Workbench
 from tui_interp.tui.widgets.component_tree import ComponentTree
 from tui_interp.tui.widgets.header import ModelHeader
 from tui_interp.tui.widgets.heatmap import AttentionHeatmap

@@ -28,12 +28,6 @@ err_console = Console(stderr=True, highlight=False)
 T = TypeVar("T")
 
 
-class DeviceChoice(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
 class DtypeChoice(str, Enum):
     auto = "auto"
     float32 = "float32"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -12,7 +12,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from tui_interp.cli import app
-from tui_interp.cli.common import EXIT_CHECK_FAILED, DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, err_console, fail, user_errors
+from tui_interp.cli.common import (
+    EXIT_CHECK_FAILED,
+    DeviceOpt,
+    DtypeChoice,
+    DtypeOpt,
+    JsonOpt,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    user_errors,
+)
 from tui_interp.cli.model_cmds import BosOpt, ModelArg
 
 
@@ -20,12 +31,12 @@ from tui_interp.cli.model_cmds import BosOpt, ModelArg
 def compare(
     model: ModelArg,
     theory: Annotated[Path, typer.Argument(help="Theory file (*.theory).", show_default=False)],
-    min_agreement: Annotated[Optional[float], typer.Option("--min-agreement", min=0.0, max=1.0, help="Exit 1 when agreement is below this (0..1).")] = None,
+    min_agreement: Annotated[float | None, typer.Option("--min-agreement", min=0.0, max=1.0, help="Exit 1 when agreement is below this (0..1).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Enumerate domains up to this size; sample this many inputs from larger ones.")] = 200_000,
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and the counterexample search.")] = 0,
     show: Annotated[int, typer.Option("--show", min=0, help="How many counterexamples to show.")] = 10,
     search: Annotated[bool, typer.Option("--search/--no-search", help="Hunt for more counterexamples near failures (sampled domains).")] = True,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Label file for `claim label` (default: the model's).")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Label file for `claim label` (default: the model's).")] = None,
     record_evidence: Annotated[bool, typer.Option("--record-evidence", help="Write each checked claim into the labels of the components it is about.")] = False,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
@@ -35,10 +46,9 @@ def compare(
     """Check a theory against the model over its whole input domain; exit 1 below --min-agreement."""
     with user_errors():
         from tui_interp.engine.compare import CompareResult, iter_compare
+        from tui_interp.labels import LabelStore
         from tui_interp.model.loader import load_model
         from tui_interp.theory import load_theory
-
-        from tui_interp.labels import LabelStore
 
         th = load_theory(theory)
         lm = load_model(model, device=device, dtype=dtype.value)

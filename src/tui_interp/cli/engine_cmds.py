@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,12 +13,12 @@ from tui_interp.cli import app
 from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, user_errors
 from tui_interp.cli.model_cmds import BosOpt, ModelArg, load
 
-PromptOpt = Annotated[Optional[str], typer.Option("--prompt", "-p", help="Text to run.")]
-TokensOpt = Annotated[Optional[str], typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")]
+PromptOpt = Annotated[str | None, typer.Option("--prompt", "-p", help="Text to run.")]
+TokensOpt = Annotated[str | None, typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")]
 TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="How many predictions to show.")]
 StreamOpt = Annotated[bool, typer.Option("--stream", help="Keep one block's weights on the device at a time (models bigger than memory).")]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Target token (text, or #ID); default: the clean run's top prediction.")]
-OtherOpt = Annotated[Optional[str], typer.Option("--other", help="Second token: measure the logit difference target - other.")]
+TargetOpt = Annotated[str | None, typer.Option("--target", help="Target token (text, or #ID); default: the clean run's top prediction.")]
+OtherOpt = Annotated[str | None, typer.Option("--other", help="Second token: measure the logit difference target - other.")]
 
 
 def _fmt_scores(rows: list[dict[str, Any]]) -> str:
@@ -30,7 +30,7 @@ def step(
     model: ModelArg,
     prompt: PromptOpt = None,
     tokens: TokensOpt = None,
-    to: Annotated[Optional[str], typer.Option("--to", help="Step to stop at: an index or a name (embed, L0.attn, L0.mlp, ..., unembed).")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Step to stop at: an index or a name (embed, L0.attn, L0.mlp, ..., unembed).")] = None,
     top_k: TopKOpt = 3,
     bos: BosOpt = None,
     stream: StreamOpt = False,
@@ -56,7 +56,7 @@ def step(
     table = Table(title=f"after {escape(str(state.step))}: logit lens per position")
     for col in ("pos", "token", "|resid|", "top predictions"):
         table.add_column(col)
-    for p, (tok, norm, row) in enumerate(zip(doc["tokens"], doc["resid_norms"], doc["lens"])):
+    for p, (tok, norm, row) in enumerate(zip(doc["tokens"], doc["resid_norms"], doc["lens"], strict=True)):
         table.add_row(str(p), escape(repr(tok["text"])), f"{norm:.1f}", _fmt_scores(row))
     console.print(table)
     if "top_neurons" in doc:
@@ -76,7 +76,7 @@ def ablate(
     prompt: PromptOpt = None,
     tokens: TokensOpt = None,
     mode: Annotated[str, typer.Option("--mode", help="zero | mean | resample (mean/resample over --reference prompts, else seeded random tokens).")] = "zero",
-    reference: Annotated[Optional[list[str]], typer.Option("--reference", help="Reference prompt for mean/resample (repeatable).")] = None,
+    reference: Annotated[list[str] | None, typer.Option("--reference", help="Reference prompt for mean/resample (repeatable).")] = None,
     target: TargetOpt = None,
     other: OtherOpt = None,
     top_k: TopKOpt = 5,
@@ -115,7 +115,7 @@ def patch(
     clean: Annotated[str, typer.Option("--clean", help="The clean prompt.")],
     corrupt: Annotated[str, typer.Option("--corrupt", help="The corrupted prompt (same number of tokens).")],
     target: TargetOpt = None,
-    other: Annotated[Optional[str], typer.Option("--other", help="Second token for the logit difference (default: the corrupted run's top prediction).")] = None,
+    other: Annotated[str | None, typer.Option("--other", help="Second token for the logit difference (default: the corrupted run's top prediction).")] = None,
     components: Annotated[str, typer.Option("--components", help="Components to patch (glob or comma list).")] = "L*.H*,L*.mlp",
     per_position: Annotated[bool, typer.Option("--per-position", help="Patch each (component, position) separately.")] = False,
     bos: BosOpt = None,
@@ -156,7 +156,7 @@ def lens(
     prompt: PromptOpt = None,
     tokens: TokensOpt = None,
     top_k: TopKOpt = 3,
-    target: Annotated[Optional[str], typer.Option("--target", help="Also attribute this token's logit to every component (direct logit attribution).")] = None,
+    target: Annotated[str | None, typer.Option("--target", help="Also attribute this token's logit to every component (direct logit attribution).")] = None,
     other: OtherOpt = None,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
@@ -201,10 +201,10 @@ def lens(
 @app.command()
 def suggest(
     model: ModelArg,
-    theory: Annotated[Optional[Path], typer.Option("--theory", help="Measure on this theory's prompts (and suggest 'attends to <input>').")] = None,
+    theory: Annotated[Path | None, typer.Option("--theory", help="Measure on this theory's prompts (and suggest 'attends to <input>').")] = None,
     min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Only suggestions scoring at least this.")] = 0.5,
     accept: Annotated[bool, typer.Option("--accept", help="Write the best suggestion of each unlabelled head to the label file.")] = False,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="Label file (default: the model's).")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="Label file (default: the model's).")] = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
     json: JsonOpt = False,

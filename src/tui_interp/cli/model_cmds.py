@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 ModelArg = Annotated[Path, typer.Argument(help="Model directory (HuggingFace layout) or a .safetensors file.", show_default=False)]
 BosOpt = Annotated[
-    Optional[bool],
+    bool | None,
     typer.Option("--bos/--no-bos", help="Force a BOS token on or off (default: the tokenizer's post-processor decides).", show_default=False),
 ]
 
@@ -91,13 +91,19 @@ def load(model: Path, device: str, dtype: DtypeChoice, stream: bool = False) -> 
 @app.command()
 def run(
     model: ModelArg,
-    prompt: Annotated[Optional[str], typer.Option("--prompt", "-p", help="Text to run.")] = None,
-    tokens: Annotated[Optional[str], typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")] = None,
+    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Text to run.")] = None,
+    tokens: Annotated[str | None, typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")] = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many next-token predictions to show.")] = 5,
-    save_cache: Annotated[Optional[Path], typer.Option("--save-cache", help="Write activations to this .safetensors file.")] = None,
+    save_cache: Annotated[Path | None, typer.Option("--save-cache", help="Write activations to this .safetensors file.")] = None,
     hooks: Annotated[str, typer.Option("--hooks", help="Glob of hook names to save (with --save-cache).")] = "*",
-    ablate: Annotated[Optional[list[str]], typer.Option("--ablate", help="Ablate a component during the run: C[:zero|mean|resample] (repeatable; C an id or glob).")] = None,
-    steer: Annotated[Optional[list[str]], typer.Option("--steer", help="Add a vector to a hook: HOOK=FILE.safetensors[*COEF] (the file holds one tensor; repeatable).")] = None,
+    ablate: Annotated[
+        list[str] | None,
+        typer.Option("--ablate", help="Ablate a component during the run: C[:zero|mean|resample] (repeatable; C an id or glob)."),
+    ] = None,
+    steer: Annotated[
+        list[str] | None,
+        typer.Option("--steer", help="Add a vector to a hook: HOOK=FILE.safetensors[*COEF] (the file holds one tensor; repeatable)."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random reference batch for mean/resample ablation.")] = 0,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
@@ -144,8 +150,8 @@ def run(
 @app.command()
 def verify(
     model: ModelArg,
-    prompt: Annotated[Optional[list[str]], typer.Option("--prompt", "-p", help="Prompt to compare on (repeatable; default: seeded random tokens).")] = None,
-    tolerance: Annotated[Optional[float], typer.Option("--tolerance", help="Max |Δlogit| (default 1e-4 in float32, 5e-2 in half precision).")] = None,
+    prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="Prompt to compare on (repeatable; default: seeded random tokens).")] = None,
+    tolerance: Annotated[float | None, typer.Option("--tolerance", help="Max |Δlogit| (default 1e-4 in float32, 5e-2 in half precision).")] = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
     json: JsonOpt = False,

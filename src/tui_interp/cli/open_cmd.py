@@ -7,7 +7,7 @@ the weights are read by the app once its first screen is up.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,22 +15,22 @@ from tui_interp.cli import app
 from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, fail, user_errors
 
 ModelArg = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Argument(
         help="Model directory (HuggingFace layout) or .safetensors file. Default: the bundled sample model and its theory.",
         show_default=False,
     ),
 ]
 TheoryOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--theory", help="Theory file for the side panel (created when you save, if it does not exist).", show_default=False),
 ]
 LabelsOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--labels", help="Label file (default: beside the model when writable, else your data directory).", show_default=False),
 ]
 ThemeOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--theme", help="Colour theme: dark, light, high-contrast, ansi-16 (themes/), or a Textual theme.", show_default=False),
 ]
 

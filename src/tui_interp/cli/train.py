@@ -9,7 +9,7 @@ from __future__ import annotations
 import json as jsonlib
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -57,18 +57,36 @@ def train_cmd(
     task: Annotated[TaskChoice, typer.Argument(help="What to train: modadd, parity, sorting, induction or charlm.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="Directory to write the model to (HuggingFace layout).", show_default=False)],
     seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the initial weights and the batch order.")] = 0,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Optimiser steps (default: the task's).", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="AdamW learning rate (default: the task's).", show_default=False)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", help="AdamW weight decay on matrices and embeddings (default: the task's).", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Examples per step; 0 = the whole train split (default: the task's).", show_default=False)] = None,
-    train_frac: Annotated[Optional[float], typer.Option("--train-frac", help="Fraction of all examples used for training (modadd, parity).", show_default=False)] = None,
-    task_option: Annotated[Optional[list[str]], typer.Option("--task-option", help="Task option KEY=VALUE, repeatable (e.g. n_bits=12).", show_default=False)] = None,
-    stop_at_test_acc: Annotated[Optional[float], typer.Option("--stop-at-test-acc", help="Stop at the first evaluation whose held-out accuracy reaches this.", show_default=False)] = None,
-    stop_at_train_acc: Annotated[Optional[float], typer.Option("--stop-at-train-acc", help="Stop at the first evaluation whose train accuracy reaches this.", show_default=False)] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Optimiser steps (default: the task's).", show_default=False)] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="AdamW learning rate (default: the task's).", show_default=False)] = None,
+    weight_decay: Annotated[
+        float | None,
+        typer.Option("--weight-decay", help="AdamW weight decay on matrices and embeddings (default: the task's).", show_default=False),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", help="Examples per step; 0 = the whole train split (default: the task's).", show_default=False),
+    ] = None,
+    train_frac: Annotated[
+        float | None,
+        typer.Option("--train-frac", help="Fraction of all examples used for training (modadd, parity).", show_default=False),
+    ] = None,
+    task_option: Annotated[
+        list[str] | None,
+        typer.Option("--task-option", help="Task option KEY=VALUE, repeatable (e.g. n_bits=12).", show_default=False),
+    ] = None,
+    stop_at_test_acc: Annotated[
+        float | None,
+        typer.Option("--stop-at-test-acc", help="Stop at the first evaluation whose held-out accuracy reaches this.", show_default=False),
+    ] = None,
+    stop_at_train_acc: Annotated[
+        float | None,
+        typer.Option("--stop-at-train-acc", help="Stop at the first evaluation whose train accuracy reaches this.", show_default=False),
+    ] = None,
     no_early_stop: Annotated[bool, typer.Option("--no-early-stop", help="Run every step: ignore the task's default stopping rule.")] = False,
-    eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Measure accuracy every N steps (default: the task's).", show_default=False)] = None,
+    eval_every: Annotated[int | None, typer.Option("--eval-every", help="Measure accuracy every N steps (default: the task's).", show_default=False)] = None,
     dtype: Annotated[WeightsDtype, typer.Option("--dtype", help="dtype the weights are saved in (training is float32).")] = WeightsDtype.float32,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch (default: torch's choice).", show_default=False)] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch (default: torch's choice).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")] = False,
     json: JsonOpt = False,
 ) -> None:

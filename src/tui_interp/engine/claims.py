@@ -254,7 +254,7 @@ def _attention_between(ctx: ClaimContext, head: Component, source: Position, tar
         by_len[len(ids)].append(i)
     total, n = 0.0, 0
     with torch.inference_mode():
-        for length, idxs in by_len.items():
+        for _length, idxs in by_len.items():
             for start in range(0, len(idxs), 512):
                 chunk = idxs[start : start + 512]
                 tokens = torch.tensor([rows[i][0] for i in chunk], device=lm.device)

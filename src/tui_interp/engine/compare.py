@@ -140,7 +140,7 @@ def _tokenize(lm: LoadedModel, evs: Sequence[Evaluation], bos: bool | None) -> l
     fulls = tok.encode_batch([e.prompt + e.expected_text for e in evs], bos=bos)
     alone = None
     items = []
-    for i, (e, p, f) in enumerate(zip(evs, prompts, fulls)):
+    for i, (e, p, f) in enumerate(zip(evs, prompts, fulls, strict=True)):
         if len(f) > len(p) and f[: len(p)] == p:
             cont = f[len(p) :]
         else:
@@ -190,7 +190,7 @@ def _score(
             p_expected = lp_expected.sum(-1).exp()
             agree = margin > 0
             batch = []
-            for i, ok, p, mg in zip(chunk, agree.tolist(), p_expected.tolist(), margin.tolist()):
+            for i, ok, p, mg in zip(chunk, agree.tolist(), p_expected.tolist(), margin.tolist(), strict=True):
                 ev = items[i].ev
                 batch.append((i, Outcome(ev.input, ev.prompt, ev.expected_text, ev.expected_text if ok else None, ok, p, mg, ev.slices)))
             yield batch
@@ -201,7 +201,7 @@ def _generate(lm: LoadedModel, items: Sequence[_Item], outcomes: Sequence[Outcom
     """Fill in `got` (the greedy continuation, decoded) for disagreeing outcomes."""
     tok = lm.need_tokenizer()
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, (it, o) in enumerate(zip(items, outcomes)):
+    for i, (it, o) in enumerate(zip(items, outcomes, strict=True)):
         if o.got is None:
             groups[(len(it.prompt_ids), len(it.cont_ids))].append(i)
     for (plen, clen), idxs in groups.items():
@@ -253,7 +253,7 @@ def iter_compare(
         n_agree += sum(o.agree for _, o in batch)
         yield Progress("compare", done, len(items), n_agree, done - n_agree)
     outcomes = [o for o in slots if o is not None]  # in input order
-    failures = [(it, o) for it, o in zip(items, outcomes) if not o.agree]
+    failures = [(it, o) for it, o in zip(items, outcomes, strict=True) if not o.agree]
     _generate(lm, [it for it, _ in failures], [o for _, o in failures])
 
     found: list[Outcome] = []
@@ -371,7 +371,7 @@ def _search(
         scored = [o for o in slots if o is not None]
         tried += len(scored)
         new_failures = [o for o in scored if not o.agree]
-        fail_items = [it for it, o in zip(items, scored) if not o.agree]
+        fail_items = [it for it, o in zip(items, scored, strict=True) if not o.agree]
         _generate(lm, fail_items, new_failures)
         for o in new_failures:
             o.found_by = "search"

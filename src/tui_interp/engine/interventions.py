@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from tui_interp.components import ABLATION_MODES, INTERVENTION_MODES, Component, Site, resolve_components
+from tui_interp.components import INTERVENTION_MODES, Component, Site, resolve_components
 from tui_interp.errors import InputError
 from tui_interp.fileio import regular_file
 from tui_interp.model.config import ModelConfig
@@ -331,7 +331,9 @@ def prepare(
 
 
 @torch.inference_mode()
-def hook_means(model: Transformer, batches: Iterable[torch.Tensor], hooks: Sequence[str], hooks_during: Sequence[tuple[str, HookFn]] = ()) -> dict[str, torch.Tensor]:
+def hook_means(
+    model: Transformer, batches: Iterable[torch.Tensor], hooks: Sequence[str], hooks_during: Sequence[tuple[str, HookFn]] = ()
+) -> dict[str, torch.Tensor]:
     """Mean activation at each hook over every token of every batch: [head, d_head] / [d_model] / [d_mlp]."""
     return _means([model.run_with_cache(b, list(hooks), hooks=hooks_during)[1] for b in batches], hooks)
 

@@ -65,7 +65,7 @@ def logit_lens(
     stages += [(f"L{l}", f"blocks.{l}.hook_resid_post") for l in range(model.cfg.n_layers)]
     resid = torch.stack([cache[name][batch, position] for _, name in stages])  # [stage, d_model]
     logits = torch.nn.functional.linear(model.ln_final(resid[None]), model.unembed_weight)[0]  # [stage, vocab]
-    for (label, _), row in zip(stages, logits):
+    for (label, _), row in zip(stages, logits, strict=True):
         rows.append(LensRow(label, top_k(row, k, names)))
     return rows
 

@@ -198,7 +198,7 @@ class Stepper:
             raise InputError("this model has no MLP neurons")
         acts = post[batch, position].float()
         values, ids = torch.topk(acts, min(k, acts.shape[0]))
-        return [(int(n), float(v)) for n, v in zip(ids, values)]
+        return [(int(n), float(v)) for n, v in zip(ids, values, strict=True)]
 
 
 @dataclass(frozen=True)

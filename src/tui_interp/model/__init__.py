@@ -22,7 +22,7 @@ _WHERE = {
     "resolve_dtype": "loader",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = ["Checkpoint", "LoadedModel", "ModelConfig", "load_model", "open_checkpoint", "resolve_device", "resolve_dtype"]
 
 
 def __getattr__(name: str) -> Any:

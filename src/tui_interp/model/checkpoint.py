@@ -233,8 +233,8 @@ def _validate(files: list[Path], tensors: dict[str, TensorInfo], plan: dict[str,
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise CheckpointError(f"{where}: missing tensors for the config: {', '.join(missing[:5])}{more}")
-    for canonical, src in plan.items():
-        for n, shape in zip(src.names, src.shapes):
+    for _canonical, src in plan.items():
+        for n, shape in zip(src.names, src.shapes, strict=True):
             t = tensors[n]
             if t.shape != shape:
                 raise CheckpointError(f"{t.file}: tensor {n!r} has shape {list(t.shape)}, the config needs {list(shape)}")

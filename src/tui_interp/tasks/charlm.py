@@ -176,7 +176,7 @@ class CharLM(Task):
         room = width - length + 1 - (src + length)  # choices for the copy's start, after the source
         dst = src + length + (torch.rand(m, generator=gen) * room).long()  # [m]
         printable = torch.arange(1, len(ALPHABET))  # ids of the printable characters (not newline)
-        for i, n_chars, a, b in zip(chosen.tolist(), length.tolist(), src.tolist(), dst.tolist()):
+        for i, n_chars, a, b in zip(chosen.tolist(), length.tolist(), src.tolist(), dst.tolist(), strict=True):
             span = printable[torch.randint(0, len(printable), (n_chars,), generator=gen)]
             text[i, a : a + n_chars] = span
             text[i, b : b + n_chars] = span

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from tui_interp.engine.workbench import Workbench
 from tui_interp.tui.resources import themes_dir
 from tui_interp.tui.screens.main import MainScreen
-from tui_interp.engine.workbench import Workbench
 from tui_interp.tui.text import plain
 from tui_interp.tui.themes import DEFAULT_THEME, load_themes
 

@@ -109,12 +109,6 @@ class CoreError(Message):
 # ---- from widgets
 
 
-class PromptSubmitted(Message):
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-
 class ComponentFocused(Message):
     """The cursor in the component tree moved to a component."""
 

@@ -14,10 +14,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tui_interp.labels import Label as ComponentLabel
-from tui_interp.model.tokenizer import display_text
 from tui_interp.components import ABLATION_MODES
 from tui_interp.engine.workbench import DLAView
+from tui_interp.labels import Label as ComponentLabel
+from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.text import clip, token_label
 from tui_interp.tui.widgets.step_view import bar
 

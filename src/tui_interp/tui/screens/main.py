@@ -20,6 +20,7 @@ from textual.widgets import Footer, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_interp.components import parse_component
+from tui_interp.engine.workbench import LabelsView, StepView, Workbench, can_ablate, step_of
 from tui_interp.errors import TuiInterpError
 from tui_interp.model.tokenizer import display_text
 from tui_interp.theory import Diagnostic
@@ -28,13 +29,12 @@ from tui_interp.tui.screens.dialogs import (
     AblateDialog,
     ConfirmDialog,
     DLADialog,
-    SuggestDialog,
     KeysDialog,
     LabelDialog,
     LabelInput,
     SaveAsDialog,
+    SuggestDialog,
 )
-from tui_interp.engine.workbench import LabelsView, StepView, Workbench, can_ablate, step_of
 from tui_interp.tui.text import plain
 from tui_interp.tui.widgets.component_tree import ComponentTree
 from tui_interp.tui.widgets.header import ModelHeader

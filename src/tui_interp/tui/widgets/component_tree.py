@@ -7,9 +7,9 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from tui_interp.labels import Label
+from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.messages import ComponentFocused
 from tui_interp.tui.text import clip
-from tui_interp.model.tokenizer import display_text
 
 Structure = list[tuple[str, list[tuple[str, list[str]]]]]
 EXPAND_HEADS_UP_TO = 64  # heads in the whole model; more and the attn nodes start collapsed

@@ -14,8 +14,8 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tui_interp.model.tokenizer import display_text
 from tui_interp.engine.workbench import AttentionPattern
+from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.text import clip, token_label
 
 SHADES = " ░▒▓█"

@@ -181,7 +181,8 @@ class PositionsTable(Widget):
 
     def watch_view(self, old: StepView | None, new: StepView | None) -> None:
         self._strips = None
-        rows = (lambda v: len(v.tokens) if v else -1)
+        def rows(v):
+            return (len(v.tokens) if v else -1)
         self.refresh(layout=rows(old) != rows(new))  # as many rows as before: no new layout
 
     _strips: list[Strip] | None = None
