@@ -18,10 +18,11 @@ from tui_interp.labels import (
     LabelNotFoundError,
     ModelRef,
     dump_label_file,
+    fileformat,
     parse_evidence,
     parse_label_file,
+    records,
 )
-from tui_interp.labels import fileformat
 from tui_interp.labels.fileformat import label_file_from_document, pretty
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -341,3 +342,70 @@ def test_file_text_is_json_dumps_for_any_evidence_and_extras(evidence, extra) ->
     text = dump_label_file(lf)
     assert text == json.dumps(lf.to_document(), indent=2, ensure_ascii=False) + "\n"
     assert parse_label_file(text, "x") == lf
+
+
+# ---------------------------------------------------------------- bounds on what enters
+
+
+def nested(levels: int) -> dict:
+    """An evidence object `levels` levels deep (the object itself is level 1)."""
+    value: object = []
+    for _ in range(levels - 1):
+        value = {"a": value}
+    return value  # type: ignore[return-value]
+
+
+def test_evidence_depth_is_bounded_at_32_levels() -> None:
+    assert label("L0", evidence=(nested(32),)).evidence[0]["a"]["a"]  # 32 levels: accepted
+    with pytest.raises(InvalidLabelError, match="^evidence item 1 is nested more than 32 levels deep$"):
+        label("L0", evidence=(nested(33),))
+    deep: list = []
+    for _ in range(5000):  # built by hand, far past Python's recursion limit: refused at level 33
+        deep = [deep]
+    with pytest.raises(InvalidLabelError, match="nested more than 32 levels deep"):
+        label("L0", evidence=({"a": deep},))
+
+
+def test_parse_evidence_bounds_depth_before_decoding() -> None:
+    assert parse_evidence(json.dumps(nested(32))) == [label("L0", evidence=(nested(32),)).evidence[0]]
+    assert len(parse_evidence(json.dumps([nested(32), nested(2)]))) == 2
+    for text in (json.dumps(nested(33)), json.dumps([nested(33)]), "[" * 100_000, '{"a": ' * 100_000):
+        with pytest.raises(InvalidLabelError, match="^evidence is nested more than 32 levels deep$"):
+            parse_evidence(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [("1", 0), ("{}", 1), ("[{}]", 2), ('{"a": "[[[{{{"}', 1), ('{"a": "\\"[[", "b": [1]}', 2), ('"[[[', 0), ("[[", 2), ("[]]]][", 1)],
+)
+def test_json_nesting(text: str, depth: int) -> None:
+    assert records.json_nesting(text) == depth
+
+
+def test_numbers_too_long_to_print_are_refused() -> None:
+    with pytest.raises(InvalidLabelError, match="^evidence: a number of 4,301 digits is too long \\(at most 4,300\\)$"):
+        parse_evidence('{"v": 1' + "0" * 4300 + "}")
+    assert parse_evidence('{"v": -' + "9" * 4300 + "}")[0]["v"] == -int("9" * 4300)
+    with pytest.raises(InvalidLabelError, match="evidence item 1 contains a number too long to store"):
+        label("L0", evidence=({"v": 2**20000},))
+    with pytest.raises(InvalidLabelError, match="has a non-string key \\(an int of over 4,300 digits\\)$"):
+        label("L0", evidence=({10**5000: 1},))
+
+
+def test_timestamps_outside_utc_years_are_refused() -> None:
+    edge = datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))
+    with pytest.raises(InvalidLabelError, match="label created 0001-01-01T00:30:00\\+01:00 is out of range"):
+        label("L0", created=edge)
+    with pytest.raises(InvalidLabelError, match="timestamp '9999-12-31T23:59:59-01:00' is out of range"):
+        records.parse_time("9999-12-31T23:59:59-01:00")
+    assert records.parse_time("2025-03-01T14:00:00+02:00") == T0 and records.parse_time("2025-03-01T14:00:00+02:00").tzinfo == timezone.utc
+
+
+def test_long_values_are_quoted_short_in_messages() -> None:
+    with pytest.raises(InvalidLabelError) as info:
+        records.parse_time("9" * 100_000)
+    assert str(info.value) == f"invalid timestamp {'9' * 60!r}... (100,000 characters) (expected ISO 8601 such as 2025-03-01T12:00:00Z)"
+    component = "L0.H" + "0" * 5000 + "3"
+    with pytest.raises(LabelStoreError) as info:
+        parse_label_file(corrupt(lambda d: d["labels"][1].update(component=component)), "f.json")
+    assert str(info.value).startswith(f"f.json: not a valid label file: label 2 ({component[:60]!r}... (5,005 characters)): ")

@@ -42,7 +42,9 @@ from tui_interp.labels.records import (
     ModelRef,
     format_time,
     json_type,
+    parse_json_int,
     parse_time,
+    shorten,
 )
 
 # Layout of the "labels" array in the text dump_label_file writes.
@@ -149,7 +151,7 @@ def parse_label_file(text: str, source: str) -> LabelFile:
     if fast is not None:
         return fast
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        document = json.loads(text, parse_constant=_reject_constant, parse_int=parse_json_int)
     except json.JSONDecodeError as e:
         hint = " (it contains git merge-conflict markers; resolve them first)" if "<<<<<<<" in text else ""
         raise LabelStoreError(f"{source}: not a label file: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}{hint}") from e
@@ -185,10 +187,11 @@ def label_file_from_document(document: Any, source: str) -> LabelFile:
 
 def _format_problem(fmt: Any) -> str:
     if isinstance(fmt, str) and fmt.startswith(FORMAT_PREFIX):
-        return f"written in format {fmt!r}, which this version cannot read (it reads {FORMAT!r}); upgrade tui-interp"
+        return f"written in format {shorten(fmt)}, which this version cannot read (it reads {FORMAT!r}); upgrade tui-interp"
     if fmt is None:
         return f'not a label file: no "format" field (expected {FORMAT!r})'
-    return f"not a label file: format is {fmt!r}, expected {FORMAT!r}"
+    shown = shorten(fmt) if isinstance(fmt, str) else json_type(fmt)
+    return f"not a label file: format is {shown}, expected {FORMAT!r}"
 
 
 def _model_from(raw: Any, source: str) -> ModelRef:
@@ -214,7 +217,9 @@ def _label_from(raw: Any, i: int, source: str) -> Label:
     try:
         return _label_fields(raw)
     except (InvalidLabelError, ComponentError) as e:
-        raise LabelStoreError(f"{where} ({raw.get('component')!r}): {e}") from e
+        component = raw.get("component")
+        shown = shorten(component) if isinstance(component, str) else json_type(component)
+        raise LabelStoreError(f"{where} ({shown}): {e}") from e
 
 
 def _label_fields(raw: dict[str, Any]) -> Label:
@@ -223,7 +228,7 @@ def _label_fields(raw: dict[str, Any]) -> Label:
         raise InvalidLabelError(f'"component" must be a string, got {json_type(text)}')
     component = parse_component(text)
     if str(component) != text:
-        raise InvalidLabelError(f"component {text!r} must be written {str(component)!r}")
+        raise InvalidLabelError(f"component {shorten(text)} must be written {str(component)!r}")
     for key in ("tags", "evidence"):
         if not isinstance(raw[key], list):
             raise InvalidLabelError(f'"{key}" must be an array, got {json_type(raw[key])}')
@@ -247,7 +252,7 @@ def _parse_written(text: str) -> LabelFile | None:
         return None
     head = text[:start] + _LABELS_KEY + "[]" + text[end + len(_LABELS_CLOSE) :]
     try:
-        document = json.loads(head, parse_constant=_reject_constant)
+        document = json.loads(head, parse_constant=_reject_constant, parse_int=parse_json_int)
         empty = label_file_from_document(document, "")
     except (ValueError, LabelStoreError, RecursionError):
         return None
@@ -263,14 +268,14 @@ def _parse_written(text: str) -> LabelFile | None:
         return None
     # Each chunk is its label's exact serialisation, so the file re-serialises to `text`
     # when the header does and the labels were already in order (no duplicates: checked above).
-    in_order = all(a is b for a, b in zip(result.labels, labels))
+    in_order = all(a is b for a, b in zip(result.labels, labels, strict=True))
     return result if in_order and dump_label_file(empty) == head else None
 
 
 def _decode_chunk(chunk: str) -> Label | None:
     """Decode one label's chunk; None unless it is valid and is that label's exact serialisation."""
     try:
-        raw = json.loads("{\n" + chunk + "\n}", parse_constant=_reject_constant)
+        raw = json.loads("{\n" + chunk + "\n}", parse_constant=_reject_constant, parse_int=parse_json_int)
         if not isinstance(raw, dict) or any(key not in raw for key in LABEL_KEYS):
             return None
         label = _label_fields(raw)

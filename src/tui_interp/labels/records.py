@@ -12,6 +12,7 @@ cannot change after it is made; `to_dict()` gives plain JSON-ready dicts and lis
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -33,7 +34,7 @@ TOP_KEYS = ("format", "model", "labels")
 # Characters that end a line for str.splitlines(); a name or tag must contain none of them.
 LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
 _LINE_BREAK_RE = re.compile("[" + "".join(sorted(LINE_BREAKS)) + "]")
-MAX_JSON_DEPTH = 64
+MAX_JSON_DEPTH = 32  # levels of objects and arrays in one evidence item or extra field (the item is level 1)
 
 JsonObject = Mapping[str, Any]
 
@@ -152,7 +153,7 @@ class LabelFile:
         ordered = tuple(sorted(self.labels, key=_label_key))
         keys = [_label_key(label) for label in ordered]
         if len(set(keys)) != len(keys):
-            for before, after in zip(ordered, ordered[1:]):
+            for before, after in itertools.pairwise(ordered):
                 if _label_key(before) == _label_key(after):
                     raise InvalidLabelError(f"two labels for {after.component}")
         object.__setattr__(self, "labels", ordered)
@@ -234,7 +235,7 @@ def normalise_tags(tags: Iterable[str]) -> tuple[str, ...]:
         if not tag.strip():
             raise InvalidLabelError("a tag must not be empty")
         if _LINE_BREAK_RE.search(tag):
-            raise InvalidLabelError(f"tag {tag!r} must be one line")
+            raise InvalidLabelError(f"tag {shorten(tag)} must be one line")
         if tag not in out:
             out.append(tag)
     return tuple(out)
@@ -253,9 +254,17 @@ def normalise_evidence(evidence: Iterable[JsonObject]) -> tuple[JsonObject, ...]
 
 
 def parse_evidence(text: str) -> list[JsonObject]:
-    """Evidence typed by a person: one JSON object, or a JSON array of objects."""
+    """Evidence typed by a person: one JSON object, or a JSON array of objects.
+
+    Nesting is bounded before the text is decoded (each item at most MAX_JSON_DEPTH levels),
+    so no input can exhaust the decoder's recursion.
+    """
+    check_text("evidence", text)
+    depth = json_nesting(text)
+    if depth > MAX_JSON_DEPTH + 1 or (depth > MAX_JSON_DEPTH and text.lstrip()[:1] != "["):
+        raise InvalidLabelError(f"evidence is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant, parse_int=parse_json_int)
     except json.JSONDecodeError as e:
         raise InvalidLabelError(f"evidence is not valid JSON: {e.msg} at column {e.colno}") from e
     except ValueError as e:  # NaN / Infinity
@@ -269,6 +278,38 @@ def parse_evidence(text: str) -> list[JsonObject]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
+
+
+MAX_INT_DIGITS = 4300  # Python's own default limit for converting between int and str
+_INT_LIMIT = 10**MAX_INT_DIGITS  # the smallest int with more digits
+
+
+def parse_json_int(text: str) -> int:
+    """A JSON integer (the `parse_int` of json.loads), refused with a clear message when too long to store."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        raise ValueError(f"a number of {digits:,} digits is too long (at most {MAX_INT_DIGITS:,})")
+    return int(text)
+
+
+_JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]')
+
+
+def json_nesting(text: str) -> int:
+    """The deepest nesting of arrays and objects in JSON text (brackets inside strings do not count).
+
+    A scan without recursion, to run before a decoder meets hostile input; on text that is
+    not valid JSON it gives some bound, and the decoder reports the actual error.
+    """
+    depth = deepest = 0
+    for token in _JSON_STRING_OR_BRACKET.finditer(text):
+        ch = token.group()
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
 
 
 def json_type(value: Any) -> str:
@@ -295,11 +336,16 @@ def freeze(value: Any, where: str, depth: int = 0) -> Any:
     """A read-only deep copy of a JSON value (mappings become read-only, arrays tuples).
 
     Raises InvalidLabelError for what JSON cannot store: non-string keys, NaN or infinity,
-    other types, lone surrogates, nesting deeper than MAX_JSON_DEPTH.
+    other types, lone surrogates, objects and arrays nested more than MAX_JSON_DEPTH levels
+    (`depth` is the number of levels around `value`).
     """
-    if depth > MAX_JSON_DEPTH:
+    if depth >= MAX_JSON_DEPTH and isinstance(value, (Mapping, list, tuple)):
         raise InvalidLabelError(f"{where} is nested more than {MAX_JSON_DEPTH} levels deep")
-    if value is None or isinstance(value, (bool, int)):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -_INT_LIMIT < value < _INT_LIMIT:
+            raise InvalidLabelError(f"{where} contains a number too long to store (over {MAX_INT_DIGITS:,} digits)")
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -311,7 +357,7 @@ def freeze(value: Any, where: str, depth: int = 0) -> Any:
         out = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise InvalidLabelError(f"{where} has a non-string key {key!r}")
+                raise InvalidLabelError(f"{where} has a non-string key {_brief_repr(key)}")
             out[check_text(where, key)] = freeze(item, where, depth + 1)
         return MappingProxyType(out)
     if isinstance(value, (list, tuple)):
@@ -349,18 +395,41 @@ def format_time(t: datetime) -> str:
 
 
 def parse_time(text: object) -> datetime:
-    """Parse an ISO 8601 timestamp; one without an offset is taken as UTC."""
+    """Parse an ISO 8601 timestamp into UTC; one without an offset is taken as UTC."""
     if not isinstance(text, str):
         raise InvalidLabelError(f"a timestamp must be a string, got {json_type(text)}")
     iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
     try:
         t = datetime.fromisoformat(iso)
     except ValueError as e:
-        raise InvalidLabelError(f"invalid timestamp {text!r} (expected ISO 8601 such as 2025-03-01T12:00:00Z)") from e
-    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+        raise InvalidLabelError(f"invalid timestamp {shorten(text)} (expected ISO 8601 such as 2025-03-01T12:00:00Z)") from e
+    return _in_utc(f"timestamp {shorten(text)}", t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc))
 
 
 def _aware(what: str, value: object) -> datetime:
     if not isinstance(value, datetime):
         raise InvalidLabelError(f"label {what} must be a datetime, got {type(value).__name__}")
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    _in_utc(f"label {what} {value.isoformat()}", aware)
+    return aware
+
+
+def _in_utc(what: str, t: datetime) -> datetime:
+    """`t` in UTC; InvalidLabelError when that falls outside the years 1..9999 a datetime holds."""
+    try:
+        return t.astimezone(timezone.utc)
+    except OverflowError as e:
+        raise InvalidLabelError(f"{what} is out of range: in UTC it falls outside the years 1 to 9999") from e
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """`repr(text)` cut to about `limit` characters, for quoting what a user wrote in a message."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + f"... ({len(text):,} characters)"
+
+
+def _brief_repr(value: object, limit: int = 60) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to convert
+        return "(an int of over 4,300 digits)"
+    return text if len(text) <= limit else text[:limit] + "..."
