@@ -15,6 +15,14 @@ CONFIG = ModelConfig(architecture="gpt2", n_layers=2, d_model=32, n_heads=4, n_k
 MODEL = ModelRef(name="tiny", fingerprint="f" * 16)
 
 
+@pytest.fixture(autouse=True)
+def private_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Label locks go to the user's cache dir: point it (and that of writer subprocesses) at a temp dir."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
 @pytest.fixture
 def config() -> ModelConfig:
     return CONFIG

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -11,10 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from tui_interp.components import parse_component
 from tui_interp.errors import ComponentError, LabelStoreError
 from tui_interp.labels import Label, LabelNotFoundError, LabelStore, ModelRef, default_location, parse_label_file
 from tui_interp.labels import store as store_module
-from tui_interp.components import parse_component
 from tui_interp.model.config import ModelConfig
 
 MODEL = ModelRef(name="tiny", fingerprint="f" * 16)  # the binding of the `store` fixture
@@ -117,7 +118,7 @@ def test_corrupt_file_is_refused_and_left_byte_identical(store: LabelStore) -> N
             attempt()
         assert str(info.value).startswith(f"{store.path}: not a label file: invalid JSON")
     assert store.path.read_bytes() == garbage
-    assert sorted(p.name for p in store.path.parent.iterdir()) == [".labels.json.lock", "labels.json"]
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["labels.json"]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_failed_rename_leaves_the_old_file_and_no_temp(store: LabelStore, monkey
     with pytest.raises(LabelStoreError, match="cannot write .*labels.json: No space left on device"):
         store.add("L0.H2", "new")
     assert store.path.read_bytes() == before
-    assert sorted(p.name for p in store.path.parent.iterdir()) == [".labels.json.lock", "labels.json"]
+    assert sorted(p.name for p in store.path.parent.iterdir()) == ["labels.json"]
 
 
 def test_failed_fsync_leaves_the_old_file(store: LabelStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -228,7 +229,9 @@ def test_lock_timeout_is_a_clear_error(store: LabelStore) -> None:
     import filelock
 
     store.lock_timeout = 0.05
-    held = filelock.FileLock(str(store.path.with_name(".labels.json.lock")))
+    lock_file = store_module.lock_path(store.path)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    held = filelock.FileLock(str(lock_file))
     with held:
         # filelock is re-entrant within a thread, so take it from another thread
         import threading
@@ -244,8 +247,134 @@ def test_lock_timeout_is_a_clear_error(store: LabelStore) -> None:
         thread = threading.Thread(target=write)
         thread.start()
         thread.join()
-    assert len(errors) == 1 and "another process has held the label lock" in str(errors[0])
+    assert len(errors) == 1
+    assert str(errors[0]) == (
+        f"another process has been writing {store.path} for over 0.05 s (it holds the lock {lock_file}); try again"
+    )
     assert not store.path.exists()
+
+
+# ---------------------------------------------------------------- the lock lives outside the model directory
+
+
+def test_a_write_leaves_only_the_label_file_in_its_directory(tmp_path: Path, private_cache_dir: Path) -> None:
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    store = LabelStore(model_dir / "labels.json", MODEL)
+    store.add("L0", "x")
+    store.add("L1", "y")
+    store.remove("L0")
+    assert [p.name for p in model_dir.iterdir()] == ["labels.json"]
+    lock_file = store_module.lock_path(model_dir / "labels.json")
+    assert lock_file.parent == private_cache_dir / "tui-interp" / "locks"
+    assert lock_file.is_file()
+
+
+def test_the_lock_is_named_by_the_real_path(tmp_path: Path) -> None:
+    real = tmp_path / "labels.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    assert store_module.lock_path(link) == store_module.lock_path(real) != store_module.lock_path(tmp_path / "other.json")
+    assert store_module.lock_path(real).name == hashlib.sha256(os.fsencode(os.path.realpath(real))).hexdigest() + ".lock"
+
+
+def test_the_lock_file_of_older_versions_is_removed(store: LabelStore) -> None:
+    legacy = store.path.with_name(".labels.json.lock")
+    legacy.touch()
+    kept = store.path.with_name(".other.json.lock")
+    kept.touch()
+    store.add("L0", "x")
+    assert sorted(p.name for p in store.path.parent.iterdir()) == [".other.json.lock", "labels.json"]
+
+
+def test_a_lock_file_beside_the_labels_that_is_not_ours_is_kept(store: LabelStore) -> None:
+    legacy = store.path.with_name(".labels.json.lock")
+    legacy.write_text("someone's notes")
+    store.add("L0", "x")
+    assert legacy.read_text() == "someone's notes"
+
+
+def test_an_unwritable_cache_dir_is_a_clear_error(store: LabelStore, private_cache_dir: Path) -> None:
+    (private_cache_dir / "tui-interp").write_text("a file where the cache directory should be")
+    with pytest.raises(LabelStoreError, match=r"^cannot create the lock directory .*tui-interp/locks: "):
+        store.add("L0", "x")
+    assert not store.path.exists()
+
+
+def test_threads_of_one_process_lose_nothing(store: LabelStore) -> None:
+    import threading
+
+    def write(layer: int) -> None:
+        mine = LabelStore(store.path, MODEL)  # a store each, as two parts of an app would have
+        for i in range(40):
+            mine.add(f"L{layer}.N{i}", f"thread {layer}")
+
+    threads = [threading.Thread(target=write, args=(layer,)) for layer in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [str(x.component) for x in on_disk(store.path).labels] == [f"L{layer}.N{i}" for layer in (0, 1) for i in range(40)]
+
+
+# ---------------------------------------------------------------- not a regular file
+
+
+def finishes(fn, seconds: float = 10.0) -> BaseException | None:
+    """Run `fn` in a daemon thread; the exception it raised. Fails the test if it blocks."""
+    import threading
+
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            fn()
+            outcome.append(None)
+        except BaseException as e:  # noqa: BLE001 - handed back to the test
+            outcome.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"blocked for over {seconds} s"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+@pytest.mark.parametrize("operation", ["read", "add", "remove"])
+def test_a_fifo_in_place_of_the_file_fails_at_once_without_taking_the_lock(store: LabelStore, operation: str) -> None:
+    os.mkfifo(store.path)
+    calls = {"read": lambda: store.read(), "add": lambda: store.add("L0", "x"), "remove": lambda: store.remove("L0")}
+    error = finishes(calls[operation])
+    assert isinstance(error, LabelStoreError)
+    assert str(error) == f"{store.path}: is a named pipe (FIFO), not a label file"
+    assert not store_module.lock_path(store.path).exists()  # the lock was never taken
+    assert stat.S_ISFIFO(os.stat(store.path).st_mode)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+def test_a_device_is_refused(tmp_path: Path) -> None:
+    store = LabelStore("/dev/null", MODEL)
+    for attempt in (store.read, lambda: store.add("L0", "x")):
+        error = finishes(attempt)
+        assert isinstance(error, LabelStoreError) and str(error) == "/dev/null: is a device, not a label file"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs named pipes")
+def test_a_fifo_seed_is_refused(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.json"
+    os.mkfifo(seed)
+    store = LabelStore(tmp_path / "labels.json", MODEL, seed=seed)
+    error = finishes(store.read)
+    assert isinstance(error, LabelStoreError) and str(error) == f"{seed}: is a named pipe (FIFO), not a label file"
+
+
+def test_a_symlink_to_a_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "labels.json").symlink_to(tmp_path / "dir")
+    store = LabelStore(tmp_path / "labels.json", MODEL)
+    with pytest.raises(LabelStoreError, match=r"dir: is a directory, not a label file$"):
+        store.add("L0", "x")
 
 
 # ---------------------------------------------------------------- locations

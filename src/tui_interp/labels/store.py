@@ -4,7 +4,23 @@ Every change is a transaction: take the file lock, re-read the file, apply the c
 what is on disk now, write a temp file in the same directory, fsync it, `os.replace` it over
 the old file, fsync the directory. Two processes (the TUI and a script) writing at once lose
 nothing, and a crash leaves the old file or the new one, never a torn one. A file that is
-not a valid label file is reported (LabelStoreError naming it) and never overwritten.
+not a valid label file is reported (LabelStoreError naming it) and never overwritten; a
+FIFO, a device or a directory in its place is refused before anything opens it, so neither
+a read nor a write ever blocks on one (and no write holds the lock while blocked).
+
+The lock is not beside the label file, where it would show in `git status` of a model
+directory: it is `<user cache dir>/locks/<sha256 of the label file's real path>.lock`, created
+on demand and never deleted (deleting a flock file another writer waits on would break the
+exclusion). After a write the label file's directory holds the label file and nothing else
+(a write also removes the empty `.NAME.lock` that older versions left beside the file).
+That lock serialises the writers of one user: threads, the TUI, scripts and CLI runs.
+Writers of two different users sharing one label file (a group-writable model directory)
+each lock in their own cache directory, so they are not serialised with each other: every
+write is still atomic, so the file is always whole and valid, but when both write at the
+same moment the later rename wins and the other's change is lost. The same holds for one
+user's processes run with different cache directories (XDG_CACHE_HOME) or on two machines
+sharing a network filesystem. Share labels between people through version control, or give
+each person a `--labels` file of their own.
 
 Where labels live by default: beside the model (`labels.json` in a model directory,
 `<stem>.labels.json` beside a bare .safetensors file) when that directory is writable;
@@ -14,8 +30,11 @@ path overrides both.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -27,7 +46,7 @@ import platformdirs
 
 from tui_interp.components import Component, parse_component, validate_component
 from tui_interp.errors import ComponentError, LabelStoreError
-from tui_interp.fileio import atomic_write, remove_stale_temps
+from tui_interp.fileio import atomic_write, describe_kind, remove_stale_temps
 from tui_interp.labels.fileformat import dump_label_file, parse_label_file
 from tui_interp.labels.records import (
     JsonObject,
@@ -37,12 +56,15 @@ from tui_interp.labels.records import (
     ModelRef,
     normalise_evidence,
     normalise_tags,
+    shorten,
     utc_now,
 )
 
 if TYPE_CHECKING:
     from tui_interp.model.config import ModelConfig
 
+
+log = logging.getLogger(__name__)
 
 APP_NAME = "tui-interp"
 DIR_LABEL_FILE = "labels.json"
@@ -92,6 +114,17 @@ def beside_model_path(model_path: Path) -> Path:
 def user_labels_dir() -> Path:
     """The per-user directory for labels of models whose directory is not writable."""
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "labels"
+
+
+def user_locks_dir() -> Path:
+    """The per-user directory of label-file locks (kept out of model directories)."""
+    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)) / "locks"
+
+
+def lock_path(label_file: Path | str) -> Path:
+    """The lock file of a label file: named by the SHA-256 of its real path, in `user_locks_dir()`."""
+    real = os.path.realpath(label_file)
+    return user_locks_dir() / f"{hashlib.sha256(os.fsencode(real)).hexdigest()}.lock"
 
 
 def user_labels_path(fingerprint: str) -> Path:
@@ -269,8 +302,10 @@ class LabelStore:
         """
         target = self._real_path()
         self._prepare_directory(target)
+        _check_kind(target)  # before the lock: a FIFO in its place must not make us wait holding it
         with self._locked(target):
             remove_stale_temps(target)
+            _remove_legacy_lock(target)
             source, text = self._read_current()
             current = self._parse(source, text)
             updated = change(current)
@@ -315,7 +350,7 @@ class LabelStore:
         bound = label_file.model
         if bound.fingerprint != self.model.fingerprint:
             warnings.append(
-                f"the labels in {self.path} were made for {bound.name!r} (fingerprint {_short(bound.fingerprint)}), "
+                f"the labels in {self.path} were made for {shorten(bound.name)} (fingerprint {_short(bound.fingerprint)}), "
                 f"but this model's fingerprint is {_short(self.model.fingerprint)}: the weights changed since labelling, "
                 "so check the labels before trusting them"
             )
@@ -351,26 +386,32 @@ class LabelStore:
             raise LabelStoreError(f"cannot create the label directory {directory}: {e.strerror or e}") from e
 
     def _locked(self, target: Path) -> _Lock:
-        return _Lock(target.with_name(f".{target.name}.lock"), self.lock_timeout)
+        return _Lock(target, lock_path(target), self.lock_timeout)
 
 
 class _Lock:
     """The inter-process write lock of one label file, as a context manager with clear errors."""
 
-    def __init__(self, lock_path: Path, timeout: float) -> None:
-        self.lock_path = lock_path
+    def __init__(self, target: Path, lock_file: Path, timeout: float) -> None:
+        self.target = target
+        self.lock_path = lock_file
         self.timeout = timeout
-        self._lock = filelock.FileLock(str(lock_path), timeout=timeout)
+        self._lock = filelock.FileLock(str(lock_file), timeout=timeout)
 
     def __enter__(self) -> _Lock:
+        try:
+            self.lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as e:
+            raise LabelStoreError(f"cannot create the lock directory {self.lock_path.parent}: {e.strerror or e}") from e
         try:
             self._lock.acquire(poll_interval=LOCK_POLL_S)
         except filelock.Timeout as e:
             raise LabelStoreError(
-                f"another process has held the label lock {self.lock_path} for over {self.timeout:g} s; try again"
+                f"another process has been writing {self.target} for over {self.timeout:g} s "
+                f"(it holds the lock {self.lock_path}); try again"
             ) from e
         except OSError as e:
-            raise LabelStoreError(f"cannot lock {self.lock_path}: {e.strerror or e}; choose another file with --labels") from e
+            raise LabelStoreError(f"cannot lock {self.lock_path} to write {self.target}: {e.strerror or e}") from e
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -388,16 +429,76 @@ def _short(fingerprint: str) -> str:
     return fingerprint if len(fingerprint) <= 16 else fingerprint[:16] + "…"
 
 
-def _read_text(path: Path) -> str | None:
-    """The file's text, None if it does not exist; LabelStoreError if it cannot be read as UTF-8."""
+def _check_kind(path: Path) -> bool:
+    """Whether `path` exists; LabelStoreError if it is there but is not a regular file.
+
+    Checked with stat() before any open(), so a FIFO never blocks and a device is never read.
+    """
     try:
-        data = path.read_bytes()
+        st = os.stat(path)
     except FileNotFoundError:
-        return None
-    except IsADirectoryError as e:
-        raise LabelStoreError(f"{path}: is a directory, not a label file") from e
+        return False
     except OSError as e:
         raise LabelStoreError(f"cannot read {path}: {e.strerror or e}") from e
+    if not stat.S_ISREG(st.st_mode):
+        raise LabelStoreError(f"{path}: {describe_kind(st.st_mode)}, not a label file")
+    return True
+
+
+def _read_bytes(path: Path) -> bytes | None:
+    """The bytes of the regular file `path`, None if it does not exist.
+
+    Opened non-blocking and checked again with fstat(), so a FIFO swapped in after the stat()
+    check cannot block either.
+    """
+    if not _check_kind(path):
+        return None
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise LabelStoreError(f"cannot read {path}: {e.strerror or e}") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise LabelStoreError(f"{path}: {describe_kind(mode)}, not a label file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read()
+    except OSError as e:
+        raise LabelStoreError(f"cannot read {path}: {e.strerror or e}") from e
+    finally:
+        os.close(fd)
+
+
+def _remove_legacy_lock(target: Path) -> None:
+    """Delete the `.NAME.lock` that versions before the lock moved to the cache dir left beside the file.
+
+    Only an empty regular file of exactly that name, which nothing but tui-interp makes.
+    """
+    legacy = target.with_name(f".{target.name}.lock")
+    try:
+        st = os.lstat(legacy)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        log.info("cannot look at %s: %s", legacy, e)
+        return
+    if not (stat.S_ISREG(st.st_mode) and st.st_size == 0):
+        return  # not the empty lock file tui-interp made: leave it alone
+    try:
+        os.unlink(legacy)
+        log.info("removed the lock file an older version left beside the labels: %s", legacy)
+    except OSError as e:
+        log.warning("cannot remove the old lock file %s: %s", legacy, e)
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, None if it does not exist; LabelStoreError if it cannot be read as UTF-8."""
+    data = _read_bytes(path)
+    if data is None:
+        return None
     if not data.strip():
         raise LabelStoreError(f"{path}: not a label file: it is empty (delete it to start a new one)")
     try:
