@@ -39,7 +39,9 @@ def bad_input(*args: object) -> str:
 
 
 def test_add_then_list(tiny_gpt2: Path, wide_console: None) -> None:
-    added = ok("add", tiny_gpt2, "L1.H3", "previous-token head", "--note", "found by ablation", "--tag", "attention", "--tag", "induction", "--evidence", EVIDENCE)
+    added = ok(
+        "add", tiny_gpt2, "L1.H3", "previous-token head", "--note", "found by ablation", "--tag", "attention", "--tag", "induction", "--evidence", EVIDENCE
+    )
     assert added.stdout.startswith("Added L1.H3: previous-token head")
     assert added.stderr == ""
     ok("add", tiny_gpt2, "L0.mlp", "bigram lookup")

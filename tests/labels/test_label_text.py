@@ -17,8 +17,7 @@ from typer.testing import CliRunner
 
 from tui_interp.cli import app
 from tui_interp.errors import LabelStoreError
-from tui_interp.labels import InvalidLabelError, LabelStore, ModelRef, visible
-from tui_interp.labels import fileformat
+from tui_interp.labels import InvalidLabelError, LabelStore, ModelRef, encodable, fileformat, markdown_cell, visible
 from tui_interp.labels.records import LINE_BREAKS
 
 MARKUP = ["[bold]", "[/bold]", "[/]", "[red on blue]", "[link=https://example.com]", "\\[", "[", "]", ":smile:", "\x1b[31m", "\x1b]8;;x\x07"]
@@ -104,3 +103,30 @@ def test_lone_surrogate_from_an_undecodable_argument_is_refused(tiny_gpt2: Path)
 
 def test_invalid_label_error_is_a_label_store_error() -> None:
     assert issubclass(InvalidLabelError, LabelStoreError)
+
+
+def test_visible_and_encodable_escape_lone_surrogates() -> None:
+    undecodable = "caf\udce9.json"  # how Python hands over the Latin-1 byte 0xE9 of a file name
+    assert visible(undecodable) == "caf\\xe9.json"
+    assert visible("a\ud800b") == "a\\ud800b"
+    assert encodable(undecodable) == "caf\\xe9.json" and encodable(Path("/m/caf\udce9")) == "/m/caf\\xe9"
+    assert encodable("a\ud800b\x1b") == "a\\ud800b\x1b"  # control characters are JSON's to escape
+    assert encodable("ünïcødé 漢字") == "ünïcødé 漢字"
+    for text in (visible(undecodable), encodable(undecodable), encodable("a\ud800b")):
+        text.encode("utf-8")  # any stream can write it
+
+
+@given(any_text)
+def test_markdown_cell_leaves_no_markup(text: str) -> None:
+    cell = markdown_cell(text)
+    assert "\n" not in cell and "<" not in cell.replace("<br>", "")
+    assert ">" not in cell.replace("<br>", "")
+    unescaped = cell.replace("\\\\", "")  # what remains after removing escaped backslashes
+    for ch in "[]|":
+        assert all(unescaped[i - 1] == "\\" for i, c in enumerate(unescaped) if c == ch), (ch, cell)
+
+
+def test_markdown_cell_examples() -> None:
+    assert markdown_cell("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert markdown_cell("[x](javascript:alert(1)) ![i](y.png)") == "\\[x\\](javascript:alert(1)) !\\[i\\](y.png)"
+    assert markdown_cell("a | b\\c &amp;\r\nd\x1b") == "a \\| b\\\\c &amp;amp;<br>d\\\\x1b"

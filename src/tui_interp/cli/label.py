@@ -2,20 +2,25 @@
 
 Label text is shown through `rich.text.Text` (never parsed as markup) after `visible()`
 turns control characters into escapes, so a name like "[bold]" or "\\x1b[2J" prints as written.
+Paths and error messages go through `visible()` too: a file name that is not UTF-8 or holds
+control characters prints as escapes, and an error is always one line.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tui_interp.cli.common import JsonOpt, console, emit_json, err_console, guarded
+from tui_interp.cli.common import JsonOpt, console, emit_json, err_console, fail, guarded
+from tui_interp.errors import TuiInterpError
 
 if TYPE_CHECKING:
     from tui_interp.labels import Label, LabelSnapshot, LabelStore
@@ -29,16 +34,40 @@ label_app = typer.Typer(
 )
 
 ModelArg = Annotated[Path, typer.Argument(help="Model directory (HuggingFace layout) or a .safetensors file.", show_default=False)]
-ComponentArg = Annotated[str, typer.Argument(help="Component id: embed, pos_embed, L3, L3.attn, L3.H5, L3.mlp, L3.N1023, ln_final, unembed.", show_default=False)]
+ComponentArg = Annotated[
+    str,
+    typer.Argument(help="Component id: embed, pos_embed, L3, L3.attn, L3.H5, L3.mlp, L3.N1023, ln_final, unembed.", show_default=False),
+]
 LabelsOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--labels", help="Label file to use instead of the default location.", show_default=False),
 ]
 
 
 class ExportFormat(str, Enum):
     md = "md"
+    markdown = "markdown"
     json = "json"
+
+
+T = TypeVar("T")
+
+
+def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """Core errors as one printable line (exit 2): paths and quoted input in them are made visible.
+
+    `guarded` prints the message as it is; a message naming a file whose name is not UTF-8
+    could not be printed at all, and a newline or escape in it would break the one line.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except TuiInterpError as e:
+            raise fail(_shown(str(e))) from None
+
+    return wrapper
 
 
 def open_checkpoint(path: Path) -> CheckpointInfo:
@@ -56,14 +85,15 @@ def _store(model: Path, labels: Path | None) -> LabelStore:
 
 @label_app.command("add")
 @guarded
+@one_line_errors
 def add(
     model: ModelArg,
     component: ComponentArg,
     name: Annotated[str, typer.Argument(help="What the component does, in one line.", show_default=False)],
-    note: Annotated[Optional[str], typer.Option("--note", help="Longer text: how you found it, caveats.", show_default=False)] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", help="A tag (repeatable).", show_default=False)] = None,
+    note: Annotated[str | None, typer.Option("--note", help="Longer text: how you found it, caveats.", show_default=False)] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeatable).", show_default=False)] = None,
     evidence: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Option(
             "--evidence",
             help='Evidence as a JSON object or array of objects (repeatable), e.g. '
@@ -95,12 +125,13 @@ def add(
     line.append(str(change.label.component), style="bold")
     line.append(": ")
     line.append(_shown(change.label.name))
-    line.append(f"  ({store.path})", style="dim")
+    line.append(f"  ({_shown(str(store.path))})", style="dim")
     console.print(line, soft_wrap=True)
 
 
 @label_app.command("list")
 @guarded
+@one_line_errors
 def list_labels(model: ModelArg, labels: LabelsOpt = None, json: JsonOpt = False) -> None:
     """Show the labels of a model, in forward-pass order."""
     store = _store(model, labels)
@@ -110,13 +141,14 @@ def list_labels(model: ModelArg, labels: LabelsOpt = None, json: JsonOpt = False
         return
     _print_warnings(snapshot.warnings)
     if not snapshot.labels:
-        console.print(Text(f"No labels yet for {store.model.name}; they will be saved in {store.path}"), soft_wrap=True)
+        console.print(Text(_shown(f"No labels yet for {store.model.name}; they will be saved in {store.path}")), soft_wrap=True)
         return
     console.print(_table(snapshot))
 
 
 @label_app.command("rm")
 @guarded
+@one_line_errors
 def remove(model: ModelArg, component: ComponentArg, labels: LabelsOpt = None, json: JsonOpt = False) -> None:
     """Remove a component's label.
 
@@ -137,10 +169,12 @@ def remove(model: ModelArg, component: ComponentArg, labels: LabelsOpt = None, j
 
 @label_app.command("export")
 @guarded
+@one_line_errors
 def export(
     model: ModelArg,
     fmt: Annotated[
-        ExportFormat, typer.Option("--format", help="md: a Markdown table to paste into a write-up; json: the label file.")
+        ExportFormat,
+        typer.Option("--format", help="md (or markdown): a Markdown table to paste into a write-up; json: the label file."),
     ] = ExportFormat.md,
     labels: LabelsOpt = None,
     json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
@@ -166,12 +200,14 @@ def export(
 
 def _header(store: LabelStore, snapshot: LabelSnapshot) -> dict[str, Any]:
     """What every --json document of this group starts with."""
+    from tui_interp.labels import encodable
+
     return {
-        "labels_path": str(store.path),
+        "labels_path": encodable(store.path),
         "model": {"name": store.model.name, "fingerprint": store.model.fingerprint},
         "bound_to": snapshot.bound_to.to_dict(),
         "exists": snapshot.exists,
-        "warnings": list(snapshot.warnings),
+        "warnings": [encodable(warning) for warning in snapshot.warnings],
     }
 
 
@@ -183,7 +219,7 @@ def _shown(text: str, *, keep_newlines: bool = False) -> str:
 
 def _table(snapshot: LabelSnapshot) -> Table:
     """Labels in forward-pass order; long text folds rather than being cut off."""
-    table = Table(title=Text(f"{len(snapshot.labels)} labels · {snapshot.path}"), title_justify="left")
+    table = Table(title=Text(_shown(f"{len(snapshot.labels)} labels · {snapshot.path}")), title_justify="left")
     table.add_column("Component", no_wrap=True, style="bold")
     table.add_column("Name", overflow="fold", ratio=3)
     table.add_column("Tags", overflow="fold", ratio=1)
@@ -206,4 +242,4 @@ def _cells(label: Label) -> tuple[Text, ...]:
 
 def _print_warnings(warnings: tuple[str, ...]) -> None:
     for warning in warnings:
-        err_console.print(escape(f"warning: {warning}"), style="yellow", soft_wrap=True)
+        err_console.print(escape(_shown(f"warning: {warning}")), style="yellow", soft_wrap=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from tui_interp.labels.records import LINE_BREAKS
 
 # Bidirectional embeddings, overrides, isolates and marks: they reorder what a terminal shows.
@@ -14,7 +16,9 @@ def visible(text: str, *, keep_newlines: bool = False) -> str:
 
     Rich markup is not touched here (render through `rich.text.Text`, or escape it): this
     only stops a label from moving the cursor, changing colours or reordering a line.
-    With `keep_newlines`, "\\n" stays a line break (for multi-line notes).
+    With `keep_newlines`, "\\n" stays a line break (for multi-line notes). Lone surrogates,
+    which no output stream can encode, become escapes too: ``\\xff`` for a byte of a file
+    name that was not UTF-8 (Python decodes such a byte as U+DCFF), ``\\ud800`` otherwise.
     """
     if text.isprintable():
         return text
@@ -29,6 +33,22 @@ def _visible_char(ch: str, keep_newlines: bool) -> str:
     code = ord(ch)
     if code < 0x20 or 0x7F <= code <= 0x9F:
         return f"\\x{code:02x}"
-    if ch in LINE_BREAKS or ch in BIDI_CONTROLS:
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode() and sys.argv carry it
+        return f"\\x{code - 0xDC00:02x}"
+    if ch in LINE_BREAKS or ch in BIDI_CONTROLS or 0xD800 <= code <= 0xDFFF:
         return f"\\u{code:04x}"
     return ch
+
+
+def encodable(text: str | os.PathLike[str]) -> str:
+    """Text (or a path) any output stream can encode: lone surrogates become ``\\xNN`` or ``\\udXXX``.
+
+    A byte of a file name that is not UTF-8 reaches Python as a lone surrogate (U+DC80..U+DCFF),
+    which printing or writing as UTF-8 refuses; here it becomes ``\\xff``. Equal to the input
+    for all valid text. Use it for paths and messages in JSON output.
+    """
+    s = os.fspath(text)
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        return s.encode("utf-8", "backslashreplace").decode("utf-8")

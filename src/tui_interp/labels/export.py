@@ -20,8 +20,8 @@ def to_json(label_file: LabelFile) -> str:
 def to_markdown(label_file: LabelFile) -> str:
     """A GitHub-flavoured Markdown table with one row per label, in forward-pass order.
 
-    Cells are escaped: `|` becomes `\\|`, line breaks become `<br>`, control characters
-    become visible escapes, so any name or note keeps the table intact.
+    Cells are escaped (see `markdown_cell`), so any name, note, tag or evidence keeps the
+    table intact and renders as the text it is: never as HTML, a link or an image.
     """
     lines = [_row(MARKDOWN_COLUMNS), _row(("---",) * len(MARKDOWN_COLUMNS))]
     lines.extend(_row(_cells(label)) for label in label_file.labels)
@@ -43,10 +43,21 @@ def _row(cells: tuple[str, ...]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+# What could make a cell's text render as something else: HTML (tags, entities, autolinks
+# like <javascript:...>) becomes character references; link and image syntax ([x](url),
+# ![x](url), [x][ref]) loses its brackets to backslash escapes; `\\` and `|` are escaped so
+# the text and the table stay as written.
+_MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]"})
+
+
 def markdown_cell(text: str) -> str:
-    """Text made safe for one Markdown table cell."""
+    """Text made safe for one Markdown table cell: shown as written, inert, on one table row.
+
+    Control characters become visible escapes, HTML becomes `&lt;...&gt;`, link and image
+    brackets are backslash-escaped, `|` becomes `\\|` and line breaks become `<br>`.
+    """
     shown = visible(text.replace("\r\n", "\n"), keep_newlines=True)
-    return shown.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+    return shown.translate(_MARKDOWN_ESCAPES).replace("\n", "<br>")
 
 
 def describe_evidence(item: JsonObject) -> str:
