@@ -19,6 +19,12 @@ remembered, and a file this module wrote is parsed by splitting it into per-labe
 looking each chunk up; only chunks not seen before are decoded and validated. The shortcut
 is taken only when re-serialising the result reproduces the text byte for byte, so it
 returns exactly what the full parse would; anything else takes the full parse.
+
+Measured against plain `json.dumps(indent=2)` / `json.loads` + validation by
+`benchmarks/bench_labels.py` (2-core CPU, 20,000 labels with evidence): one `LabelStore.add`
+in a process that has read or written the file before (the TUI, a script) takes 0.29 s here
+and 2.9 s with plain json; in a fresh process (`tui-interp label add`) 2.5 s vs 2.9 s. The
+cost: a fresh process that only reads (`label list`) decodes chunk by chunk, 2.7 s vs 1.3 s.
 """
 
 from __future__ import annotations
@@ -108,8 +114,8 @@ def _render_label(label: Label) -> str:
 def pretty(value: Any, level: int) -> str:
     """``json.dumps(value, indent=2, ensure_ascii=False)`` as it appears `level` steps deep.
 
-    Hand-written because json's indenting encoder is pure Python and several times slower;
-    tests check the two agree.
+    Hand-written because json's indenting encoder is pure Python and slower (a cold dump of
+    20,000 labels: 0.74 s vs 1.3 s in `benchmarks/bench_labels.py`); tests check the two agree.
     """
     if isinstance(value, str):
         return encode_basestring(value)
