@@ -17,7 +17,7 @@ The public API (see theory.py, domain.py, nodes.py and LANGUAGE.md):
 - `parse_theory(text, path=None)` -> Theory (raises the first error as TheoryError)
 - `load_theory(path)` -> Theory
 - `Theory`: name, inputs, domain, render_prompt, expected, render_expected, evaluate,
-  prompt_pieces, slices, splits, is_question, claims, source, warnings
+  prompt_pieces, slices, splits, is_question, cost_estimate, claims, source, warnings
 - `Split`: name, path, span, size, inputs, contains, answer, has_answers
 - `Domain`: raw_size, size, enumerate, sample, select, contains, mutate
 
@@ -53,6 +53,7 @@ from tui_interp.theory.nodes import (
 from tui_interp.theory.render import Value, format_input, format_value, render_value, to_json
 from tui_interp.theory.splits import Split
 from tui_interp.theory.theory import (
+    CostEstimate,
     Evaluation,
     PromptPiece,
     Slice,
@@ -70,6 +71,7 @@ __all__ = [
     "BoolSpec",
     "Claim",
     "ComponentRef",
+    "CostEstimate",
     "Diagnostic",
     "Domain",
     "Evaluation",

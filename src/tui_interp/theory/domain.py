@@ -458,7 +458,8 @@ class Domain:
             return False
         return self.accepts(x)
 
-    def _draw(self, rng: Random) -> Assignment:
+    def draw(self, rng: Random) -> Assignment:
+        """One input of the unfiltered product, uniformly (`where` not applied)."""
         return {name: spec.random(rng) for name, spec in zip(self.names, self.specs, strict=True)}
 
     def sample(self, n: int, seed: int = 0) -> list[Assignment]:
@@ -489,7 +490,7 @@ class Domain:
                     "narrow the input ranges so that most inputs pass it"
                 )
             attempts += 1
-            x = self._draw(rng)
+            x = self.draw(rng)
             key = tuple(x.values())
             if key in seen:
                 continue

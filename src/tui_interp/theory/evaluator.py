@@ -34,35 +34,27 @@ from tui_interp.theory.nodes import (
     StrLit,
     Template,
     Unary,
+    node_count,
 )
-from tui_interp.theory.render import Value, render_value
+from tui_interp.theory.render import Value
 from tui_interp.theory.runtime import (
     Budget,
     EvalFailure,
     check_int,
     check_len,
     concat,
-    int_floordiv,
+    int_divmod,
     int_lshift,
-    int_mod,
+    int_mul,
     int_pow,
     int_rshift,
+    render,
     repeat,
+    size_of,
 )
 
 Env = dict[str, Value]
 Fn = Callable[[Env, Budget], Any]
-
-
-def size_of(value: Value) -> int:
-    """The work of comparing or scanning a value: its elements, nested ones included."""
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, tuple):
-        if value and isinstance(value[0], (tuple, str)):
-            return len(value) + sum(size_of(v) for v in value)
-        return len(value)
-    return 1
 
 
 def _fail(e: EvalFailure, span: Span) -> TheoryEvalError:
@@ -80,7 +72,7 @@ def _add(budget: Budget, a: Any, b: Any) -> Value:
 
 def _mul(budget: Budget, a: Any, b: Any) -> Value:
     if isinstance(a, int) and isinstance(b, int):
-        return check_int(a * b)
+        return int_mul(budget, a, b)
     if isinstance(a, int):
         return repeat(budget, b, a)
     return repeat(budget, a, b)
@@ -90,9 +82,9 @@ _BINARY: dict[str, Callable[[Budget, Any, Any], Value]] = {
     "+": _add,
     "-": lambda budget, a, b: check_int(a - b),
     "*": _mul,
-    "//": lambda budget, a, b: int_floordiv(a, b),
-    "%": lambda budget, a, b: int_mod(a, b),
-    "**": lambda budget, a, b: int_pow(a, b),
+    "//": lambda budget, a, b: int_divmod(budget, a, b, "//"),
+    "%": lambda budget, a, b: int_divmod(budget, a, b, "%"),
+    "**": int_pow,
     "<<": lambda budget, a, b: int_lshift(a, b),
     ">>": lambda budget, a, b: int_rshift(a, b),
     "&": lambda budget, a, b: a & b,
@@ -112,11 +104,13 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def _compare_cost(op: str, a: Value, b: Value) -> int:
+def _compare_cost(budget: Budget, op: str, a: Value, b: Value) -> int:
+    """`in` scans the list (comparing each element) or searches the str; `==`, `<`, ... on strs
+    and lists compare element by element, at most the smaller one in full."""
     if op in ("in", "not in"):
-        return size_of(b)
+        return size_of(b, budget.left) + (len(a) if isinstance(a, str) else 0)  # type: ignore[arg-type]
     if isinstance(a, (str, tuple)):
-        return min(size_of(a), size_of(b))
+        return min(size_of(a, budget.left), size_of(b, budget.left))
     return 0
 
 
@@ -219,7 +213,7 @@ def _compare(e: Compare) -> Fn:
         for (name, op), operand in zip(ops, operands[1:], strict=True):
             b = operand(env, budget)
             try:
-                budget.charge(_compare_cost(name, a, b))
+                budget.charge(_compare_cost(budget, name, a, b))
             except EvalFailure as err:
                 raise _fail(err, span) from None
             if not op(a, b):
@@ -267,9 +261,11 @@ def _slice(e: SliceOf) -> Fn:
         lower, upper, step = (None if p is None else p(env, budget) for p in parts)
         if step == 0:
             raise TheoryEvalError("slice step cannot be 0", span)
-        result = seq[lower:upper:step]
-        budget.charge(len(result))
-        return result
+        try:
+            budget.charge(len(range(*slice(lower, upper, step).indices(len(seq)))))
+        except EvalFailure as err:
+            raise _fail(err, span) from None
+        return seq[lower:upper:step]
 
     return fn
 
@@ -284,6 +280,11 @@ def _list(e: ListLit) -> Fn:
 def _comprehension(e: Comprehension) -> Fn:
     elt = compile_expr(e.elt)
     gens = tuple((g.target, compile_expr(g.iter), tuple(compile_expr(c) for c in g.conds)) for g in e.generators)
+    # each item of generator k costs a step, its conditions, and what runs for it next
+    nexts = [g.iter for g in e.generators[1:]] + [e.elt]
+    item_costs = tuple(
+        1 + sum(node_count(c) for c in g.conds) + node_count(nxt) for g, nxt in zip(e.generators, nexts, strict=True)
+    )
     span = e.span
     missing = object()
 
@@ -297,9 +298,10 @@ def _comprehension(e: Comprehension) -> Fn:
             target, seq_fn, conds = gens[k]
             seq = seq_fn(env, budget)
             saved = env.get(target, missing)
+            cost = item_costs[k]
             try:
                 for item in seq:
-                    budget.charge(1)
+                    budget.charge(cost)
                     env[target] = item
                     if all(c(env, budget) for c in conds):
                         run(k + 1)
@@ -339,44 +341,67 @@ def _call(e: Call) -> Fn:
 
 
 class Compiled:
-    """A checked expression ready to run: `compiled(env)` evaluates it with a fresh Budget."""
+    """A checked expression ready to run: `compiled(env)` evaluates it with a fresh Budget
+    (or the one given, which then holds the steps it used). Running it costs a step per node,
+    plus what its loops and functions charge."""
 
-    __slots__ = ("fn", "span")
+    __slots__ = ("cost", "fn", "span")
 
     def __init__(self, expr: Expr) -> None:
         self.fn = compile_expr(expr)
         self.span = expr.span
+        self.cost = node_count(expr)
 
     def __call__(self, env: Env, budget: Budget | None = None) -> Any:
-        return self.fn(env, budget if budget is not None else Budget())
+        budget = budget if budget is not None else Budget()
+        try:
+            budget.charge(self.cost)
+        except EvalFailure as err:
+            raise _fail(err, self.span) from None
+        return self.fn(env, budget)
+
+    def text(self, env: Env, budget: Budget | None = None) -> tuple[Value, str]:
+        """The value and its rendered text (render.py), the rendering charged to the same budget."""
+        budget = budget if budget is not None else Budget()
+        value = self(env, budget)
+        try:
+            return value, render(budget, value)
+        except EvalFailure as err:
+            raise _fail(err, self.span) from None
+
+
+def _renderer(placeholder: Placeholder) -> Callable[[Env, Budget], str]:
+    """A function rendering a placeholder's value as text, failing at its span."""
+    compiled = Compiled(placeholder.expr)
+
+    def fn(env: Env, budget: Budget) -> str:
+        value = compiled(env, budget)
+        try:
+            return render(budget, value)
+        except EvalFailure as err:
+            raise _fail(err, placeholder.span) from None
+
+    return fn
 
 
 class CompiledTemplate:
-    """A prompt template ready to render: literal pieces and compiled placeholders."""
+    """A prompt template ready to render: literal pieces and placeholders' renderers."""
 
     __slots__ = ("parts",)
 
     def __init__(self, template: Template) -> None:
-        self.parts: tuple[str | tuple[Placeholder, Fn], ...] = tuple(
-            p if isinstance(p, str) else (p, compile_expr(p.expr)) for p in template.parts
+        self.parts: tuple[str | tuple[Placeholder, Callable[[Env, Budget], str]], ...] = tuple(
+            p if isinstance(p, str) else (p, _renderer(p)) for p in template.parts
         )
 
     def pieces(self, env: Env, budget: Budget | None = None) -> list[tuple[str, Placeholder | None]]:
         """(text, placeholder or None for literal text), in order."""
         budget = budget if budget is not None else Budget()
-        out: list[tuple[str, Placeholder | None]] = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append((part, None))
-                continue
-            placeholder, fn = part
-            text = render_value(fn(env, budget))
-            try:
-                check_len(budget, len(text), "string")
-            except EvalFailure as err:
-                raise _fail(err, placeholder.span) from None
-            out.append((text, placeholder))
-        return out
+        return [(p, None) if isinstance(p, str) else (p[1](env, budget), p[0]) for p in self.parts]
 
     def render(self, env: Env, budget: Budget | None = None) -> str:
         return "".join(text for text, _ in self.pieces(env, budget))
+
+    def placeholders(self) -> list[tuple[Placeholder, Callable[[Env, Budget], str]]]:
+        """Each placeholder with its renderer (for measuring costs)."""
+        return [p for p in self.parts if not isinstance(p, str)]

@@ -15,7 +15,7 @@ from typing import Any, cast
 from tui_interp.theory.limits import MAX_INT_BITS, MAX_STR_LEN
 from tui_interp.theory.nodes import Span
 from tui_interp.theory.render import Value, format_value, render_value
-from tui_interp.theory.runtime import Budget, EvalFailure, check_int, check_len, int_pow
+from tui_interp.theory.runtime import Budget, EvalFailure, check_int, check_len, int_mod_pow, int_pow, render, text_size
 from tui_interp.theory.types import (
     BOOL,
     EMPTY,
@@ -82,12 +82,6 @@ class Function:
         if self.min_args == self.max_args:
             return f"{self.min_args} argument{'s' if self.min_args != 1 else ''}"
         return f"{self.min_args} to {self.max_args} arguments"
-
-
-def _scalar_text(value: Value) -> str:
-    if isinstance(value, tuple):
-        raise EvalFailure("cannot render a nested list")
-    return render_value(value)
 
 
 # --- type rules --------------------------------------------------------------------------------
@@ -240,14 +234,14 @@ def _sum(budget: Budget, xs: tuple[Value, ...]) -> int:
 
 
 def _extreme(fn: Callable[..., Any], name: str) -> Callable[..., Value]:
+    """min/max: every element compared with the best so far, each comparison costing its size."""
+
     def impl(budget: Budget, *args: Any) -> Value:
-        if len(args) == 1:
-            (xs,) = args
-            if not xs:
-                raise EvalFailure(f"{name}() of an empty list")
-            budget.charge(len(xs))
-            return cast("Value", fn(xs))
-        return cast("Value", fn(args))
+        xs = args[0] if len(args) == 1 else args
+        if not xs:
+            raise EvalFailure(f"{name}() of an empty list")
+        budget.charge_size(xs)
+        return cast("Value", fn(xs))
 
     return impl
 
@@ -256,13 +250,20 @@ def _abs(budget: Budget, x: int) -> int:
     return check_int(abs(x))
 
 
+def _charge_search(budget: Budget, hay: str | tuple[Value, ...], needle: Value) -> None:
+    """A substring search reads both strs; a list search compares the needle with each element."""
+    budget.charge(len(hay) + len(needle) if isinstance(hay, str) else 0)  # type: ignore[arg-type]
+    if isinstance(hay, tuple):
+        budget.charge_size(hay)
+
+
 def _count(budget: Budget, hay: str | tuple[Value, ...], needle: Value) -> int:
-    budget.charge(len(hay))
+    _charge_search(budget, hay, needle)
     return hay.count(needle)  # type: ignore[arg-type]  # the checker matched the needle's type
 
 
 def _index(budget: Budget, hay: str | tuple[Value, ...], needle: Value) -> int:
-    budget.charge(len(hay))
+    _charge_search(budget, hay, needle)
     try:
         return hay.index(needle)  # type: ignore[arg-type]  # the checker matched the needle's type
     except ValueError:
@@ -271,13 +272,13 @@ def _index(budget: Budget, hay: str | tuple[Value, ...], needle: Value) -> int:
 
 
 def _join(budget: Budget, xs: tuple[Value, ...], sep: str) -> str:
-    parts = [_scalar_text(x) for x in xs]
-    check_len(budget, sum(len(p) for p in parts) + len(sep) * max(len(parts) - 1, 0), "string")
-    return sep.join(parts)
+    budget.charge(len(xs))
+    check_len(budget, sum(text_size(x) for x in xs) + len(sep) * max(len(xs) - 1, 0), "string")
+    return sep.join(x if isinstance(x, str) else render_value(x) for x in xs)  # checked and charged above
 
 
 def _str(budget: Budget, x: Value) -> str:
-    return _scalar_text(x)
+    return render(budget, x)
 
 
 def _int(budget: Budget, x: Value, base: int | None = None) -> int:
@@ -312,8 +313,8 @@ def _base(budget: Budget, n: int, b: int, width: int = 0) -> str:
         raise EvalFailure(f"base() needs a base from 2 to 36, got {b}")
     if width > MAX_STR_LEN:
         raise EvalFailure(f"base() width {width:,} is larger than the string limit of {MAX_STR_LEN:,}")
+    check_len(budget, n.bit_length() // (b.bit_length() - 1) + 2 + max(width, 0), "string")
     digits = _digits(abs(n), b)
-    budget.charge(len(digits) + max(width, 0))
     sign = "-" if n < 0 else ""
     return sign + digits.rjust(max(width - len(sign), 0), "0")
 
@@ -330,7 +331,9 @@ def _digits(n: int, b: int) -> str:
 
 
 def _sorted(budget: Budget, xs: tuple[Value, ...]) -> tuple[Value, ...]:
+    """About n·log2(n) comparisons: each element is compared log2(n) times, at its size."""
     budget.charge(len(xs))
+    budget.charge_size(xs, max(1, len(xs).bit_length()))
     return tuple(sorted(xs))  # type: ignore[type-var]  # orderable, by the checker
 
 
@@ -364,15 +367,7 @@ def _all(budget: Budget, xs: tuple[Value, ...]) -> bool:
 
 
 def _pow(budget: Budget, a: int, b: int, m: int | None = None) -> int:
-    if m is None:
-        return int_pow(a, b)
-    if m == 0:
-        raise EvalFailure("pow() modulus cannot be 0")
-    budget.charge(b.bit_length())
-    try:
-        return pow(a, b, m)
-    except ValueError:
-        raise EvalFailure(f"pow(): {a} has no inverse modulo {m}") from None
+    return int_pow(budget, a, b) if m is None else int_mod_pow(budget, a, b, m)
 
 
 FUNCTIONS: dict[str, Function] = {

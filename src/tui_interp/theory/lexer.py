@@ -274,16 +274,26 @@ def words(line: str, start: int, stop: int) -> list[Token]:
 
 
 class Cursor:
-    """Reads a list of tokens in order; `end` is where "expected ..." points when they run out."""
+    """Reads a list of tokens in order; `end` is where "expected ..." points when they run out.
 
-    def __init__(self, tokens: list[Token], end: int, line_no: int = 0) -> None:
+    With `ops`, a bad token or punctuation outside `ops` is refused when it is reached.
+    """
+
+    def __init__(self, tokens: list[Token], end: int, line_no: int = 0, ops: frozenset[str] | None = None) -> None:
         self.tokens = tokens
         self.i = 0
         self.end = end
         self.line_no = line_no
+        self.ops = ops
 
     def peek(self) -> Token | None:
-        return self.tokens[self.i] if self.i < len(self.tokens) else None
+        tok = self.tokens[self.i] if self.i < len(self.tokens) else None
+        if tok is not None and self.ops is not None:
+            if tok.kind == "bad":
+                raise Problem(str(tok.value), tok.start, tok.end)
+            if tok.kind == "op" and tok.text not in self.ops:
+                raise Problem(f"unexpected character {tok.text!r}", tok.start, tok.end)
+        return tok
 
     def next(self, what: str) -> Token:
         tok = self.peek()

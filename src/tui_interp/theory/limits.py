@@ -24,6 +24,12 @@ MAX_LIST_LEN = 100_000
 MAX_STEPS = 1_000_000
 """Work budget of one evaluation: loop iterations plus the length of every string or list built."""
 
+COST_SAMPLES = 64
+COST_SAFETY_FACTOR = 2
+COST_SAMPLE_STEPS = 4 * MAX_STEPS
+"""Theory.cost_estimate evaluates up to COST_SAMPLES inputs (stopping once they have used
+COST_SAMPLE_STEPS steps together) and multiplies the most steps one used by the factor."""
+
 # --- source ----------------------------------------------------------------------------------
 MAX_SOURCE_CHARS = 1_000_000
 """Largest theory file, in characters (load_theory checks bytes against the same number)."""

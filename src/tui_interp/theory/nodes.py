@@ -7,6 +7,8 @@ of a placeholder's expression point into the string literal, escapes included).
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -142,6 +144,23 @@ class Comprehension(Expr):
 
     elt: Expr
     generators: tuple[Generator, ...]
+
+
+def iter_nodes(expr: Expr) -> Iterator[Expr]:
+    """The expression and every expression inside it."""
+    yield expr
+    for f in dataclasses.fields(expr):
+        value = getattr(expr, f.name)
+        for item in value if isinstance(value, tuple) else (value,):
+            if isinstance(item, Expr):
+                yield from iter_nodes(item)
+            elif isinstance(item, Generator):
+                for sub in (item.iter, *item.conds):
+                    yield from iter_nodes(sub)
+
+
+def node_count(expr: Expr) -> int:
+    return sum(1 for _ in iter_nodes(expr))
 
 
 # --- prompt template ---------------------------------------------------------------------------

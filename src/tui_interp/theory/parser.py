@@ -104,22 +104,30 @@ class Diagnostics:
 def parse_file(text: str, diags: Diagnostics) -> ParsedFile:
     """Parse every line; problems go to `diags`."""
     parsed = ParsedFile()
-    for index, line in enumerate(split_lines(text)):
-        line_no = index + 1
-        if len(line) > MAX_LINE_CHARS:
-            diags.add(
-                Span(line_no, MAX_LINE_CHARS + 1, len(line) + 1),
-                f"line is too long ({len(line):,} characters; the limit is {MAX_LINE_CHARS:,})",
-            )
-            continue
+    for line_no, line in enumerate(split_lines(text), 1):
         try:
+            if len(line) > MAX_LINE_CHARS:
+                message = f"line is too long ({len(line):,} characters; the limit is {MAX_LINE_CHARS:,})"
+                raise Problem(message, MAX_LINE_CHARS, len(line))
             check_characters(line)
             _parse_line(line, line_no, parsed, diags)
-        except Problem as p:
-            diags.problem(line_no, p)
-        except ExprError as e:
-            diags.expr_error(e)
+        except (Problem, ExprError) as e:
+            if isinstance(e, Problem):
+                diags.problem(line_no, e)
+            else:
+                diags.expr_error(e)
+            word = _first_word(line[:MAX_LINE_CHARS])
+            if word in DIRECTIVES:  # a rejected line still held its directive: it is not missing
+                parsed.seen.setdefault(word, line_no)
     return parsed
+
+
+def _first_word(code: str) -> str | None:
+    try:
+        first = next(tokenize(code), None)
+    except Problem:
+        return None
+    return first.text if first is not None and first.kind == "name" else None
 
 
 def _parse_line(line: str, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
@@ -128,13 +136,10 @@ def _parse_line(line: str, line_no: int, parsed: ParsedFile, diags: Diagnostics)
     if not code.strip():
         return
     start = len(code) - len(code.lstrip())
-    try:
-        first = next(tokenize(code, start))
-    except Problem:
-        first = None
-    if first is None or first.kind != "name":
+    word = _first_word(code)
+    if word is None:
         raise Problem(f"expected a directive: {', '.join(DIRECTIVES)}", start, start + 1)
-    word, end = first.text, first.end
+    end = code.index(word, start) + len(word)
     if word not in DIRECTIVES:
         close = difflib.get_close_matches(word, DIRECTIVES, n=1)
         hint = f"; did you mean `{close[0]}`?" if close else f" (expected one of: {', '.join(DIRECTIVES)})"
@@ -188,11 +193,7 @@ def _theory(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diag
 
 
 def _input(code: str, start: int, line_no: int, parsed: ParsedFile, diags: Diagnostics) -> None:
-    tokens = list(tokenize(code, start))
-    for tok in tokens:
-        if tok.kind == "bad" or (tok.kind == "op" and tok.text not in _DOMAIN_OPS):
-            raise Problem(str(tok.value) if tok.kind == "bad" else f"unexpected character {tok.text!r}", tok.start, tok.end)
-    toks = Cursor(tokens, len(code))
+    toks = Cursor(list(tokenize(code, start)), len(code), ops=_DOMAIN_OPS)
     names: list[Token] = []
     try:
         while True:

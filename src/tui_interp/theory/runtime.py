@@ -1,14 +1,17 @@
-"""Run-time guards shared by the evaluator and the built-in functions.
+"""Run-time guards shared by the evaluator and the built-in functions: the step budget and limits.
 
-Every operation that can grow a value or loop checks its limit *before* doing the work, so a
-theory can never make the process hang or run out of memory; failures are EvalFailure, which
-the evaluator turns into a TheoryEvalError pointing at the expression that failed.
+Every operation charges the Budget for the work it is about to do *before* doing it, and checks
+the size of what it builds, so a theory can never make the process hang or run out of memory.
+One step is about the cost of one loop iteration (a fraction of a microsecond): scanning,
+comparing or copying an element is a step (nested strs and lists count in full), sorting n
+elements costs about n·log2(n) comparisons, multiplying big ints costs by their words.
+Failures are EvalFailure, which the evaluator turns into a TheoryEvalError at the expression.
 """
 
 from __future__ import annotations
 
 from tui_interp.theory.limits import MAX_INT_BITS, MAX_LIST_LEN, MAX_STEPS, MAX_STR_LEN
-from tui_interp.theory.render import Value
+from tui_interp.theory.render import Value, render_value
 
 
 class EvalFailure(Exception):
@@ -20,17 +23,60 @@ class EvalFailure(Exception):
 
 
 class Budget:
-    """The work one evaluation may do (MAX_STEPS); every loop and every value built charges it."""
+    """The work one expression's evaluation may do: `steps` so far, at most MAX_STEPS."""
 
     __slots__ = ("steps",)
 
     def __init__(self) -> None:
         self.steps = 0
 
+    @property
+    def left(self) -> int:
+        return MAX_STEPS - self.steps
+
     def charge(self, n: int) -> None:
         self.steps += n
         if self.steps > MAX_STEPS:
             raise EvalFailure(f"evaluation is too long: more than {MAX_STEPS:,} steps")
+
+    def charge_size(self, value: Value, times: int = 1) -> None:
+        """Charge `times` × the size of value (see size_of), measured no further than needed."""
+        self.charge(size_of(value, self.left // times + 1) * times)
+
+
+def size_of(value: Value, limit: int = MAX_STEPS) -> int:
+    """The work of scanning, comparing or copying a value element by element: its length plus
+    the sizes of nested strs and lists (1 for a scalar). Counting stops once past `limit`, so
+    measuring costs no more than the charge it leads to."""
+    if isinstance(value, str):
+        return len(value)
+    if not isinstance(value, tuple):
+        return 1
+    total = len(value)
+    if value and isinstance(value[0], (str, tuple)):
+        for item in value:
+            if total > limit:
+                break
+            total += size_of(item, limit - total)
+    return total
+
+
+def text_size(value: Value) -> int:
+    """At least len(render_value(value)), found without rendering (ints by their bit length).
+    Renderable values are scalars and lists of scalars, so this reads each element once."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, bool):
+        return 5
+    if isinstance(value, int):
+        return value.bit_length() * 30103 // 100000 + 2
+    return max(len(value) - 1, 0) + sum(text_size(item) for item in value)
+
+
+def render(budget: Budget, value: Value) -> str:
+    """render_value, refused before it is built when too long, and charged for its length."""
+    check_len(budget, text_size(value), "string")
+    return render_value(value)
 
 
 def too_large(bits: int) -> EvalFailure:
@@ -52,17 +98,34 @@ def check_len(budget: Budget, length: int, what: str) -> None:
     budget.charge(length)
 
 
-def seq_kind(value: object) -> str:
-    return "string" if isinstance(value, str) else "list"
+def _words(n: int) -> int:
+    return (n.bit_length() >> 6) + 1
 
 
-def int_pow(a: int, b: int) -> int:
+def int_mul(budget: Budget, a: int, b: int) -> int:
+    budget.charge(_words(a) * _words(b) // 200)
+    return check_int(a * b)
+
+
+def int_pow(budget: Budget, a: int, b: int) -> int:
     if b < 0:
         raise EvalFailure(f"negative exponent {b}: powers must be whole numbers")
     magnitude = abs(a)
     if magnitude >= 2 and b * (magnitude.bit_length() - 1) >= MAX_INT_BITS:
         raise too_large(b * (magnitude.bit_length() - 1) + 1)
+    budget.charge((b * magnitude.bit_length() >> 6) ** 2 // 500)
     return check_int(a**b)
+
+
+def int_mod_pow(budget: Budget, a: int, b: int, m: int) -> int:
+    """pow(a, b, m): about b's bit length squarings of numbers of m's size."""
+    if m == 0:
+        raise EvalFailure("pow() modulus cannot be 0")
+    budget.charge(b.bit_length() * _words(m) ** 2 // 32)
+    try:
+        return pow(a, b, m)
+    except ValueError:
+        raise EvalFailure(f"pow(): {a} has no inverse modulo {m}") from None
 
 
 def int_lshift(a: int, b: int) -> int:
@@ -79,26 +142,21 @@ def int_rshift(a: int, b: int) -> int:
     return a >> min(b, MAX_INT_BITS + 1)
 
 
-def int_floordiv(a: int, b: int) -> int:
+def int_divmod(budget: Budget, a: int, b: int, op: str) -> int:
     if b == 0:
-        raise EvalFailure("division by zero")
-    return a // b
-
-
-def int_mod(a: int, b: int) -> int:
-    if b == 0:
-        raise EvalFailure("modulo by zero")
-    return a % b
+        raise EvalFailure("division by zero" if op == "//" else "modulo by zero")
+    budget.charge(_words(a) * _words(b) // 200)
+    return a // b if op == "//" else a % b
 
 
 def repeat(budget: Budget, seq: str | tuple[Value, ...], n: int) -> str | tuple[Value, ...]:
     """`seq * n` for a string or list, refused before it is built when too long."""
     if n <= 0:
         return seq[:0]
-    check_len(budget, len(seq) * n, seq_kind(seq))
+    check_len(budget, len(seq) * n, "string" if isinstance(seq, str) else "list")
     return seq * n
 
 
 def concat(budget: Budget, a: str | tuple[Value, ...], b: str | tuple[Value, ...]) -> str | tuple[Value, ...]:
-    check_len(budget, len(a) + len(b), seq_kind(a))
+    check_len(budget, len(a) + len(b), "string" if isinstance(a, str) else "list")
     return a + b  # type: ignore[operator]  # the checker guarantees a and b have the same kind

@@ -15,8 +15,8 @@ A Theory renders prompts and expected answers for inputs from its Domain:
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import random
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,28 +30,16 @@ from tui_interp.theory.domain import Assignment, Domain
 from tui_interp.theory.evaluator import Compiled, CompiledTemplate, Env
 from tui_interp.theory.expressions import ExprError, parse_expression
 from tui_interp.theory.lexer import ColumnMap
-from tui_interp.theory.limits import MAX_SOURCE_CHARS
-from tui_interp.theory.nodes import AttendsClaim, Claim, Condition, Expr, Generator, InputDecl, Name, Span, Template
+from tui_interp.theory.limits import COST_SAFETY_FACTOR, COST_SAMPLE_STEPS, COST_SAMPLES, MAX_SOURCE_CHARS, MAX_STEPS
+from tui_interp.theory.nodes import AttendsClaim, Claim, Condition, Expr, InputDecl, Name, Span, Template, iter_nodes
 from tui_interp.theory.parser import Diagnostics, ParsedFile, parse_file
-from tui_interp.theory.render import Value, format_input, render_value
+from tui_interp.theory.render import Value, format_input
+from tui_interp.theory.runtime import Budget
 from tui_interp.theory.splits import Split, load_split
 from tui_interp.theory.types import ERROR, Type
 
 R = TypeVar("R")
 _FILE_START = Span(1, 1, 2)
-
-
-def iter_nodes(expr: Expr) -> Iterator[Expr]:
-    """The expression and every expression inside it."""
-    yield expr
-    for f in dataclasses.fields(expr):
-        value = getattr(expr, f.name)
-        for item in value if isinstance(value, tuple) else (value,):
-            if isinstance(item, Expr):
-                yield from iter_nodes(item)
-            elif isinstance(item, Generator):
-                for sub in (item.iter, *item.conds):
-                    yield from iter_nodes(sub)
 
 
 def names_used(expr: Expr) -> frozenset[str]:
@@ -105,6 +93,18 @@ class Evaluation:
     expected_text: str | None
     slices: tuple[bool, ...]
     splits: tuple[bool, ...] = ()
+    steps: int = 0
+    """The work the prompt, `expect` and slices took (see runtime.py: a step is about a loop
+    iteration); each of them may use up to MAX_STEPS."""
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What evaluating one input costs, at most, in steps; and the costliest expression."""
+
+    steps_per_input: int
+    expression: str
+    span: Span
 
 
 @dataclass(frozen=True, eq=False)
@@ -132,6 +132,7 @@ class Theory:
     _prompt: CompiledTemplate = field(repr=False)
     _expect: Compiled | None = field(repr=False)
     _slices: tuple[Compiled, ...] = field(repr=False)
+    _wheres: tuple[Compiled, ...] = field(repr=False)
 
     @property
     def is_question(self) -> bool:
@@ -165,15 +166,19 @@ class Theory:
             offset += len(text)
         return tuple(out)
 
-    def expected(self, x: Mapping[str, Any]) -> Value:
-        """The value `expect` gives for x (lists are tuples); a TheoryError for a question."""
+    def _expected(self) -> Compiled:
         if self._expect is None:
             raise TheoryError(f"theory {self.name!r} is a question: it has no `expect` line", path=self.path)
-        return self._run(x, self._expect)
+        return self._expect
+
+    def expected(self, x: Mapping[str, Any]) -> Value:
+        """The value `expect` gives for x (lists are tuples); a TheoryError for a question."""
+        return self._run(x, self._expected())
 
     def render_expected(self, x: Mapping[str, Any]) -> str:
         """The text the model should output for x (see render.py for the rules)."""
-        return render_value(self.expected(x))
+        expect = self._expected()
+        return self._run(x, lambda env: expect.text(env)[1])
 
     def slice_values(self, x: Mapping[str, Any]) -> dict[str, bool]:
         """Whether x is in each slice, by slice name."""
@@ -183,15 +188,58 @@ class Theory:
         """Prompt, expected value and text, and slice membership of x, in one pass."""
 
         def run(env: Env) -> Evaluation:
-            prompt = self._prompt.render(env)
-            expected = self._expect(env) if self._expect is not None else None
-            slices = tuple(bool(fn(env)) for fn in self._slices)
+            budgets = [Budget() for _ in range(2 + len(self._slices))]
+            prompt = self._prompt.render(env, budgets[0])
+            expected, text = self._expect.text(env, budgets[1]) if self._expect is not None else (None, None)
+            slices = tuple(bool(fn(env, b)) for fn, b in zip(self._slices, budgets[2:], strict=True))
             key = tuple(env.values())
             splits = tuple(s.has_key(key) for s in self.splits)
-            text = render_value(expected) if expected is not None else None
-            return Evaluation(dict(env), prompt, expected, text, slices, splits)
+            return Evaluation(dict(env), prompt, expected, text, slices, splits, sum(b.steps for b in budgets))
 
         return self._run(x, run)
+
+    def cost_estimate(self) -> CostEstimate:
+        """A measured estimate of the steps one input's full evaluation costs (`where`, prompt,
+        `expect` and slices), and the expression that costs the most.
+
+        Measured, not proven: up to COST_SAMPLES inputs drawn uniformly from the unfiltered
+        domain (seed 0) are evaluated, each expression with a fresh Budget, `where` on all of
+        them and the rest on those it keeps; sampling stops early once COST_SAMPLE_STEPS steps
+        are spent. The estimate is the most steps one input took, times COST_SAFETY_FACTOR. An
+        expression that fails counts the steps it used until then (a budget overrun counts
+        MAX_STEPS): the estimate never raises for a theory that fails on some inputs.
+        """
+        parts: list[tuple[str, Span, Callable[[Env, Budget], object]]] = [
+            (c.source, fn.span, fn) for c, fn in zip(self.wheres, self._wheres, strict=True)
+        ]
+        n_wheres = len(parts)
+        parts += [(p.source, p.expr.span, fn) for p, fn in self._prompt.placeholders()]
+        if self.expect is not None and self._expect is not None:
+            parts.append((self.expect.source, self._expect.span, self._expect.text))
+        parts += [(s.source, fn.span, fn) for s, fn in zip(self.slices, self._slices, strict=True)]
+        worst = [0] * len(parts)
+        most = spent = 0
+        rng = random.Random(0)
+        for _ in range(COST_SAMPLES):
+            if spent > COST_SAMPLE_STEPS:
+                break
+            env = self.domain.draw(rng)
+            total = 0
+            for i, (_, _, fn) in enumerate(parts):
+                budget = Budget()
+                try:
+                    ok = fn(env, budget)
+                except TheoryEvalError:
+                    ok = i >= n_wheres  # a failing `where` keeps nothing; other parts go on
+                steps = min(budget.steps, MAX_STEPS)
+                worst[i] = max(worst[i], steps)
+                total += steps
+                if i < n_wheres and not ok:
+                    break
+            most, spent = max(most, total), spent + total
+        costliest = max(range(len(parts)), key=worst.__getitem__, default=None)
+        source, span = (parts[costliest][0], parts[costliest][1]) if costliest is not None else ("", _FILE_START)
+        return CostEstimate(max(1, most * COST_SAFETY_FACTOR), source, span)
 
     def evaluate_expression(self, text: str, x: Mapping[str, Any]) -> Value:
         """Check and evaluate one expression over this theory's inputs (for a REPL or a hover).
@@ -219,6 +267,7 @@ class _Analysis:
     diags: Diagnostics
     expect_type: Type = ERROR
     domain: Domain | None = None
+    wheres: tuple[Compiled, ...] = ()
     splits: tuple[Split, ...] = ()
 
 
@@ -263,7 +312,8 @@ def _analyse(text: str, path: str | os.PathLike[str] | None) -> _Analysis:
     if "theory" not in parsed.seen:
         diags.add(_FILE_START, 'no `theory "NAME"` line: the theory is named after its file (or "untitled")', "warning")
     if not diags.has_errors:
-        analysis.domain = _domain(parsed, None if path is None else str(path))
+        analysis.wheres = tuple(Compiled(c.expr) for c in parsed.wheres)
+        analysis.domain = _domain(analysis.wheres, parsed, None if path is None else str(path))
         signature = (tuple((d.name, str(d.spec)) for d in parsed.inputs), tuple(w.source for w in parsed.wheres))
         splits = []
         for decl in parsed.splits:
@@ -275,9 +325,7 @@ def _analyse(text: str, path: str | os.PathLike[str] | None) -> _Analysis:
     return analysis
 
 
-def _domain(parsed: ParsedFile, path: str | None) -> Domain:
-    wheres = tuple(Compiled(c.expr) for c in parsed.wheres)
-
+def _domain(wheres: tuple[Compiled, ...], parsed: ParsedFile, path: str | None) -> Domain:
     def where(env: Assignment) -> bool:
         scratch = dict(env)
         return _explain(path, env, lambda: all(w(scratch) for w in wheres), "`where` failed: ")
@@ -332,6 +380,7 @@ def parse_theory(text: str, path: str | os.PathLike[str] | None = None) -> Theor
         _prompt=CompiledTemplate(parsed.prompt),
         _expect=Compiled(parsed.expect.expr) if parsed.expect is not None else None,
         _slices=slice_fns,
+        _wheres=analysis.wheres,
     )
 
 
