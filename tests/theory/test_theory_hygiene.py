@@ -14,6 +14,7 @@ MODULES = [
     "tui_interp.theory.evaluator",
     "tui_interp.theory.domain",
     "tui_interp.theory.claims",
+    "tui_interp.theory.splits",
 ]
 
 

@@ -313,7 +313,7 @@ def _base(budget: Budget, n: int, b: int, width: int = 0) -> str:
         raise EvalFailure(f"base() needs a base from 2 to 36, got {b}")
     if width > MAX_STR_LEN:
         raise EvalFailure(f"base() width {width:,} is larger than the string limit of {MAX_STR_LEN:,}")
-    check_len(budget, n.bit_length() // (b.bit_length() - 1) + 2 + max(width, 0), "string")
+    check_len(budget, max(n.bit_length() // (b.bit_length() - 1) + 2, width), "string")  # before the digits
     digits = _digits(abs(n), b)
     sign = "-" if n < 0 else ""
     return sign + digits.rjust(max(width - len(sign), 0), "0")
