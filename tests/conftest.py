@@ -12,6 +12,16 @@ from hf_models import FAMILIES, build_hf_model, write_word_tokenizer  # noqa: E4
 WORDS = ["<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(94)]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Label locks and user label files go to this session's temp dirs, not the real home."""
+    import os
+
+    base = tmp_path_factory.mktemp("home")
+    for var, sub in (("XDG_CACHE_HOME", "cache"), ("XDG_DATA_HOME", "data")):
+        os.environ[var] = str(base / sub)
+
+
 @pytest.fixture(scope="session")
 def hf_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One tiny random checkpoint per supported family (built once per test session)."""

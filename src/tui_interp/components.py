@@ -272,7 +272,8 @@ def parse_component(text: str) -> Component:
         return found
     suggestion = _suggest(stripped)
     hint = f"; did you mean {suggestion!r}?" if suggestion else f" (expected {GRAMMAR})"
-    raise ComponentError(f"unknown component id {stripped!r}{hint}")
+    shown = stripped if len(stripped) <= 40 else stripped[:40] + "..."
+    raise ComponentError(f"unknown component id {shown!r}{hint}")
 
 
 def _parse_exact(text: str) -> Component | None:

@@ -86,8 +86,8 @@ def test_agreement_is_what_enumeration_says_on_a_random_model(gpt2_dir: Path) ->
     assert result.n_failures == 100 - expected_agree
     for o in result.counterexamples:  # real: re-running the model gives the same wrong answer
         assert reference[tuple(sorted(o.input.items()))] == o.got != o.expected
-    ps = [o.p_expected for o in result.counterexamples]
-    assert ps == sorted(ps)  # most confidently wrong first
+    ps = [o.p_got for o in result.counterexamples]
+    assert all(p is not None for p in ps) and ps == sorted(ps, reverse=True)  # most confidently wrong first
 
 
 def test_multi_token_answers(gpt2_dir: Path) -> None:
@@ -114,7 +114,9 @@ def test_sampling_and_search(constant_dir: Path) -> None:
     assert all(o.input["z"] == 31 and o.input["x"] != 7 for o in found)
     # the search finds failures at a far higher rate than the uniform sample does
     assert result.found_by_search / result.searched > 2 * max(sample_failures, 1) / 500
-    assert [e.phase for e in events if not isinstance(e, CompareResult)][:2] == ["prepare", "compare"]
+    phases = [e.phase for e in events if not isinstance(e, CompareResult)]
+    assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == ["prepare", "compare", "answers", "search", "done"]
+    assert "budget 3,000 inputs" in result.search
 
 
 def test_cancellation(constant_dir: Path) -> None:

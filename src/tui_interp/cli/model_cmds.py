@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -16,16 +16,22 @@ from tui_interp.cli.common import (
     DtypeChoice,
     DtypeOpt,
     JsonOpt,
+    SeedOpt,
     console,
     emit_json,
     fail,
     user_errors,
+    warn_non_finite,
 )
 
 if TYPE_CHECKING:
     from tui_interp.model.loader import LoadedModel
 
 ModelArg = Annotated[Path, typer.Argument(help="Model directory (HuggingFace layout) or a .safetensors file.", show_default=False)]
+PromptsOpt = Annotated[
+    Path | None,
+    typer.Option("--prompts", help="A file of prompts, one per line: run each in this one process (JSONL with --json).", show_default=False),
+]
 BosOpt = Annotated[
     bool | None,
     typer.Option("--bos/--no-bos", help="Force a BOS token on or off (default: the tokenizer's post-processor decides).", show_default=False),
@@ -93,6 +99,7 @@ def run(
     model: ModelArg,
     prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Text to run.")] = None,
     tokens: Annotated[str | None, typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")] = None,
+    prompts: PromptsOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many next-token predictions to show.")] = 5,
     save_cache: Annotated[Path | None, typer.Option("--save-cache", help="Write activations to this .safetensors file.")] = None,
     hooks: Annotated[str, typer.Option("--hooks", help="Glob of hook names to save (with --save-cache).")] = "*",
@@ -104,28 +111,42 @@ def run(
         list[str] | None,
         typer.Option("--steer", help="Add a vector to a hook: HOOK=FILE.safetensors[*COEF] (the file holds one tensor; repeatable)."),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random reference batch for mean/resample ablation.")] = 0,
+    seed: SeedOpt = 0,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
     json: JsonOpt = False,
 ) -> None:
-    """Run a prompt: the tokens it ran, the top next tokens, and the logit lens."""
+    """Run a prompt (or every line of a prompts file): the tokens it ran, the top next tokens, and the logit lens.
+
+    With --prompts FILE and --json, one JSON document per line (JSONL), in the file's order."""
     with user_errors():
         from tui_interp.engine.interventions import parse_steering
         from tui_interp.engine.run import run_prompt
-        from tui_interp.engine.tokens import encode_prompt
+        from tui_interp.engine.tokens import encode_prompts
 
         lm = load(model, device, dtype)
-        ids, bos_how = encode_prompt(lm, prompt, tokens, bos)
+        batch = encode_prompts(lm, prompt, tokens, prompts, bos)
+        if save_cache is not None and prompts is not None:
+            raise fail("--save-cache writes the activations of one prompt: give --prompt or --tokens")
         steering = [parse_steering(spec, lm.model) for spec in steer or []]
-        result = run_prompt(lm, ids, top_k_count=top_k, ablate=ablate or [], steer=steering, seed=seed,
-                            save_cache=save_cache, hooks=hooks, bos=bos_how)
-    doc = result.to_json()
-    if json:
-        emit_json(doc)
-        return
-    console.print(f"[bold]{escape(lm.name)}[/] on {lm.device} ({doc['dtype']}), BOS: {bos_how}")
+        for text, ids, bos_how in batch:
+            result = run_prompt(lm, ids, top_k_count=top_k, ablate=ablate or [], steer=steering, seed=seed,
+                                save_cache=save_cache, hooks=hooks, bos=bos_how)
+            doc = {"prompt": text if tokens is None else None, **result.to_json()}
+            if json:
+                emit_json(doc, lines=prompts is not None)
+            else:
+                _render_run(lm, doc, many=prompts is not None)
+
+
+def _render_run(lm: LoadedModel, doc: dict[str, Any], *, many: bool) -> None:
+    warn_non_finite(doc)
+    if many:
+        console.rule(characters="-")
+        console.print("prompt: " + escape(repr(doc["prompt"])))
+    else:
+        console.print(f"[bold]{escape(lm.name)}[/] on {lm.device} ({doc['dtype']}), BOS: {doc['bos']}")
     if doc["interventions"]:
         reference = doc["reference"]
         console.print("ablated: " + escape(", ".join(doc["interventions"])) + (f" (reference: {escape(reference)})" if reference else ""))
@@ -134,17 +155,21 @@ def run(
     for col in ("#", "id", "token", "prob", "logit"):
         table.add_column(col, justify="right" if col != "token" else "left")
     for rank, row in enumerate(doc["top_k"], 1):
-        table.add_row(str(rank), str(row["id"]), escape(repr(row["text"])), f"{row['prob']:.3f}", f"{row['logit']:.2f}")
+        table.add_row(str(rank), str(row["id"]), escape(repr(row["text"])), _num(row["prob"], ".3f"), _num(row["logit"], ".2f"))
     console.print(table)
     lens_table = Table(title="logit lens (last position)")
     lens_table.add_column("after")
     lens_table.add_column("top predictions")
     for row in doc["logit_lens"]:
-        lens_table.add_row(row["after"], "  ".join(f"{escape(repr(s['text']))} {s['prob']:.2f}" for s in row["top"]))
+        lens_table.add_row(row["after"], "  ".join(f"{escape(repr(s['text']))} {_num(s['prob'], '.2f')}" for s in row["top"]))
     console.print(lens_table)
     saved = doc["saved_cache"]
     if saved:
         console.print(f"saved {saved['n_tensors']} activations to {escape(saved['path'])}")
+
+
+def _num(x: float | None, fmt: str) -> str:
+    return "nan" if x is None else format(x, fmt)
 
 
 @app.command()

@@ -1,14 +1,24 @@
 """Check a theory against a model over its whole input domain, and hunt for counterexamples.
 
-For every input the theory renders a prompt and the text the model should output next. The
-model's answer is its greedy continuation of as many tokens as the expected text has. Agreement
-needs one teacher-forced forward per input (the greedy continuation equals the expected tokens
-exactly when every expected token is the argmax after its prefix); the model's actual answer is
-generated only for the disagreeing inputs. Inputs are batched by length on the model's device.
+For every input the theory renders a prompt and the text the model should output next. An
+input agrees when the model's greedy continuation of as many tokens as the expected text has
+equals those tokens exactly: one teacher-forced forward per input decides it (every expected
+token is the argmax after its prefix). For the disagreeing inputs the model's actual answer,
+`got`, is generated greedily (the same number of tokens) with its probability `p_got`;
+counterexamples are ordered by it, most confidently wrong first. Inputs run in batches by
+length on the model's device (engine/answers.py).
 
-Where the domain is too large to enumerate, agreement is measured on a uniform sample (stated),
-and a search mutates inputs near known failures and near low-margin agreements to find more
-counterexamples than the sample alone; those are reported but never counted in agreement.
+Where the domain is too large to enumerate, agreement is measured on a uniform sample
+(stated). Every input of the theory's splits is checked too, so the slices `NAME` / `not NAME`
+of a split are exact on the split; inputs added that way are reported in the split's slices
+but not in the overall agreement of a sample. A search mutates inputs near failures and near
+low-margin agreements to find more counterexamples than the sample alone; it runs within an
+evaluation and a time budget (stated), only on sampled domains, and not at all when the
+failures found already outnumber what will be shown. Search finds are never counted in
+agreement.
+
+Claims are checked on the claim inputs (engine/claims.py): every input of the selection, or a
+seeded uniform sample of `claim_limit` of them.
 
 `iter_compare` yields progress events and finally the result, checking a cancel flag between
 batches; it is a pure function of (model, theory, options), so batches could be mapped over a
@@ -19,25 +29,21 @@ from __future__ import annotations
 
 import random
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
-from tui_interp.engine.claims import ClaimContext, ClaimResult, HookFactory, check_claims, sample_for_claims
+from tui_interp.engine.answers import Cancelled, generate, score
+from tui_interp.engine.claims import ClaimInputs, ClaimResult, check_claims, validate_claims
 from tui_interp.errors import InputError, TuiInterpError
 from tui_interp.model.loader import LoadedModel
 from tui_interp.theory import Assignment, Evaluation, Theory, format_input, to_json
 from tui_interp.theory.limits import DEFAULT_ENUMERATION_LIMIT
 
-MAX_BATCH_TOKENS = 65_536  # tokens per forward
-CLAIM_INPUTS = 4096  # claims are checked on all inputs up to this many, else on a seeded sample
+SEARCH_SECONDS = 30.0  # default time budget of the counterexample search
+PREPARE_CHUNK = 4096  # inputs evaluated and tokenised between two progress events
 
-
-class Cancelled(TuiInterpError):
-    """The comparison was cancelled."""
+__all__ = ["Cancelled", "CompareResult", "Outcome", "Progress", "SliceResult", "compare", "iter_compare"]
 
 
 @dataclass
@@ -47,12 +53,15 @@ class Outcome:
     input: Assignment
     prompt: str
     expected: str
-    got: str | None  # the model's greedy answer (None until generated: only for disagreements)
+    got: str | None  # the model's greedy answer (generated for disagreements only; the expected text otherwise)
     agree: bool
     p_expected: float  # probability of the whole expected continuation (teacher forced)
     margin: float  # min over expected tokens of logit(expected) - best other logit (< 0: disagree)
     slices: tuple[bool, ...]
-    found_by: str = "sample"  # "sample" (counted in agreement) or "search"
+    splits: tuple[bool, ...] = ()
+    found_by: str = "sample"  # "sample" (counted in agreement), "split" (a split input outside the sample) or "search"
+    p_got: float | None = None  # probability of `got` (greedy); p_expected when they agree
+    first_agree: bool = False  # the first expected token is the model's top token
 
 
 @dataclass
@@ -67,21 +76,26 @@ class CompareResult:
     theory: str
     model_name: str
     fingerprint: str
-    n_inputs: int
+    n_inputs: int  # inputs counted in agreement
     enumerated: bool
     selection: str  # in words: "all 12,769 inputs" or "a uniform random sample of ..."
     agreement: float
     slices: list[SliceResult]
-    counterexamples: list[Outcome]  # most confident first: sample failures, then search finds
-    n_failures: int  # in the sample
+    counterexamples: list[Outcome]  # most confident wrong answer first: sample and split failures, then search finds
+    n_failures: int  # in the selection
     searched: int = 0  # extra inputs tried by the search
     found_by_search: int = 0
+    search: str = ""  # what the search did, in words (or why it did not run)
     seconds: float = 0.0
+    answer_tokens: tuple[int, int] = (1, 1)  # fewest and most tokens an expected answer has
     claims: list[ClaimResult] = field(default_factory=list)
+    claim_inputs: str = ""  # what the claims were measured on
+    hints: list[str] = field(default_factory=list)
 
     @property
     def failed_claims(self) -> int:
-        return sum(c.status == "fails" for c in self.claims)
+        """Claims that failed or could not be checked (both fail a run)."""
+        return sum(c.status != "holds" for c in self.claims)
 
     def to_json(self, show: int | None = None) -> dict[str, Any]:
         shown = self.counterexamples if show is None else self.counterexamples[:show]
@@ -93,6 +107,7 @@ class CompareResult:
             "selection": self.selection,
             "agreement": self.agreement,
             "n_counterexamples": self.n_failures,
+            "answer_tokens": {"min": self.answer_tokens[0], "max": self.answer_tokens[1]},
             "slices": [{"name": s.name, "n": s.n, "agreement": s.agreement} for s in self.slices],
             "counterexamples": [
                 {
@@ -100,28 +115,38 @@ class CompareResult:
                     "prompt": o.prompt,
                     "expected": o.expected,
                     "got": o.got,
+                    "p_got": o.p_got,
                     "p_expected": o.p_expected,
                     "found_by": o.found_by,
                 }
                 for o in shown
             ],
-            "search": {"tried": self.searched, "found": self.found_by_search},
+            "counterexample_order": "p_got descending (the model's confidence in its wrong answer)",
+            "search": {"tried": self.searched, "found": self.found_by_search, "note": self.search},
             "claims": [c.to_json() for c in self.claims],
+            "claim_inputs": self.claim_inputs,
+            "hints": self.hints,
             "seconds": self.seconds,
         }
 
 
 @dataclass
 class Progress:
-    phase: str  # "prepare", "compare", "search", "done"
+    phase: str  # "prepare", "compare", "answers", "search", "claims", "done"
     done: int
     total: int
     agree: int = 0
     failures: int = 0
+    seconds: float = 0.0  # since the comparison started
 
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 1.0
+
+    @property
+    def rate(self) -> float:
+        """Items of this phase per second so far (0 before any)."""
+        return self.done / self.seconds if self.seconds > 0 else 0.0
 
 
 @dataclass
@@ -129,6 +154,7 @@ class _Item:
     ev: Evaluation
     prompt_ids: list[int]
     cont_ids: list[int]
+    alone: bool = False  # the answer was tokenised on its own (it merges with the prompt's end)
 
 
 def _tokenize(lm: LoadedModel, evs: Sequence[Evaluation], bos: bool | None) -> list[_Item]:
@@ -137,89 +163,60 @@ def _tokenize(lm: LoadedModel, evs: Sequence[Evaluation], bos: bool | None) -> l
     boundary, or a whitespace-split vocabulary), the expected text is tokenised on its own."""
     tok = lm.need_tokenizer()
     prompts = tok.encode_batch([e.prompt for e in evs], bos=bos)
-    fulls = tok.encode_batch([e.prompt + e.expected_text for e in evs], bos=bos)
+    fulls = tok.encode_batch([e.prompt + (e.expected_text or "") for e in evs], bos=bos)
     alone = None
     items = []
     for i, (e, p, f) in enumerate(zip(evs, prompts, fulls, strict=True)):
+        by_itself = False
         if len(f) > len(p) and f[: len(p)] == p:
             cont = f[len(p) :]
         else:
             if alone is None:
-                alone = tok.encode_batch([x.expected_text for x in evs], bos=False)
-            cont = alone[i]
+                alone = tok.encode_batch([x.expected_text or "" for x in evs], bos=False)
+            cont, by_itself = alone[i], True
         if not p:
             raise InputError(f"the prompt for {format_input(e.input)} encodes to no tokens")
         if not cont:
             raise InputError(f"the expected answer for {format_input(e.input)} ({e.expected_text!r}) encodes to no tokens")
-        items.append(_Item(e, p, cont))
+        items.append(_Item(e, p, cont, by_itself))
     return items
 
 
-@torch.inference_mode()
-def _score(
-    lm: LoadedModel, items: Sequence[_Item], cancel: Callable[[], bool], hooks: HookFactory | None = None
-) -> Iterator[list[tuple[int, Outcome]]]:
-    """Teacher-forced scoring in length buckets; yields each batch as (item index, outcome) pairs.
-    `hooks(batch_size)` gives interventions to run the batch under (claims use it)."""
-    model = lm.model
-    n_ctx = model.cfg.n_ctx
-    buckets: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, it in enumerate(items):
-        total = len(it.prompt_ids) + len(it.cont_ids) - 1
-        if total > n_ctx:
-            raise InputError(f"prompt and answer for {format_input(it.ev.input)} are {total} tokens, longer than the context ({n_ctx})")
-        buckets[(len(it.prompt_ids), len(it.cont_ids))].append(i)
-    for (plen, clen), idxs in buckets.items():
-        length = plen + clen - 1  # the last expected token is never an input
-        per_batch = max(1, MAX_BATCH_TOKENS // length)
-        for start in range(0, len(idxs), per_batch):
-            if cancel():
-                raise Cancelled("comparison cancelled")
-            chunk = idxs[start : start + per_batch]
-            rows = [items[i].prompt_ids + items[i].cont_ids[:-1] for i in chunk]
-            tokens = torch.tensor(rows, device=lm.device)  # [batch, pos]
-            targets = torch.tensor([items[i].cont_ids for i in chunk], device=lm.device)  # [batch, clen]
-            with model.hooks(hooks(len(chunk)) if hooks is not None else []):
-                resid = model(tokens, stop_at_layer=model.cfg.n_layers)
-                logits = model.unembed(resid[:, plen - 1 :]).float()  # [batch, clen, vocab]: predictions of the answer
-            logp = torch.log_softmax(logits, dim=-1)
-            lp_expected = logp.gather(-1, targets[..., None])[..., 0]  # [batch, clen]
-            expected_logit = logits.gather(-1, targets[..., None])[..., 0]
-            others = logits.scatter(-1, targets[..., None], float("-inf")).amax(-1)
-            margin = (expected_logit - others).amin(-1)  # [batch]
-            p_expected = lp_expected.sum(-1).exp()
-            agree = margin > 0
-            batch = []
-            for i, ok, p, mg in zip(chunk, agree.tolist(), p_expected.tolist(), margin.tolist(), strict=True):
-                ev = items[i].ev
-                batch.append((i, Outcome(ev.input, ev.prompt, ev.expected_text, ev.expected_text if ok else None, ok, p, mg, ev.slices)))
-            yield batch
+def _prepare(lm: LoadedModel, theory: Theory, inputs: Sequence[Assignment], bos: bool | None, t0: float) -> Iterator[Progress | list[_Item]]:
+    """Evaluate the theory and tokenise, in chunks, with progress; finally the items."""
+    items: list[_Item] = []
+    for start in range(0, len(inputs), PREPARE_CHUNK):
+        chunk = inputs[start : start + PREPARE_CHUNK]
+        items += _tokenize(lm, [theory.evaluate(x) for x in chunk], bos)
+        yield Progress("prepare", len(items), len(inputs), seconds=time.perf_counter() - t0)
+    yield items
 
 
-@torch.inference_mode()
-def _generate(lm: LoadedModel, items: Sequence[_Item], outcomes: Sequence[Outcome]) -> None:
-    """Fill in `got` (the greedy continuation, decoded) for disagreeing outcomes."""
+def _score_all(lm: LoadedModel, items: Sequence[_Item], cancel: Callable[[], bool], found_by: Sequence[str], t0: float,
+               phase: str = "compare") -> Iterator[Progress | list[Outcome]]:
+    """Score every item; yields progress per batch, then the outcomes in item order."""
+    slots: list[Outcome | None] = [None] * len(items)
+    done = agree = 0
+    for batch in score(lm, [it.prompt_ids for it in items], [it.cont_ids for it in items], cancel=cancel):
+        for i, s in batch:
+            ev = items[i].ev
+            expected = ev.expected_text or ""
+            slots[i] = Outcome(ev.input, ev.prompt, expected, expected if s.agree else None, s.agree, s.p_expected, s.margin,
+                               ev.slices, ev.splits, found_by[i], s.p_expected if s.agree else None, s.first_agree)
+        done += len(batch)
+        agree += sum(s.agree for _, s in batch)
+        yield Progress(phase, done, len(items), agree, done - agree, time.perf_counter() - t0)
+    yield [o for o in slots if o is not None]
+
+
+def _answer(lm: LoadedModel, items: Sequence[_Item], outcomes: Sequence[Outcome], cancel: Callable[[], bool]) -> None:
+    """Fill in `got` (the greedy continuation, decoded) and `p_got` for disagreeing outcomes."""
     tok = lm.need_tokenizer()
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, (it, o) in enumerate(zip(items, outcomes, strict=True)):
-        if o.got is None:
-            groups[(len(it.prompt_ids), len(it.cont_ids))].append(i)
-    for (plen, clen), idxs in groups.items():
-        for start in range(0, len(idxs), max(1, MAX_BATCH_TOKENS // (plen + clen))):
-            chunk = idxs[start : start + max(1, MAX_BATCH_TOKENS // (plen + clen))]
-            tokens = torch.tensor([items[i].prompt_ids for i in chunk], device=lm.device)
-            for _ in range(clen):
-                if tokens.shape[1] > lm.model.cfg.n_ctx:  # the model cannot read this many tokens
-                    break
-                resid = lm.model(tokens, stop_at_layer=lm.model.cfg.n_layers)
-                nxt = lm.model.unembed(resid[:, -1:])[:, 0].argmax(-1)  # [batch]
-                tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-            for row, i in enumerate(chunk):
-                outcomes[i].got = tok.decode(tokens[row, plen:].tolist())
-
-
-def _evaluate(theory: Theory, inputs: Sequence[Assignment]) -> list[Evaluation]:
-    return [theory.evaluate(x) for x in inputs]
+    todo = [i for i, o in enumerate(outcomes) if o.got is None]
+    answers = generate(lm, [items[i].prompt_ids for i in todo], [len(items[i].cont_ids) for i in todo], cancel=cancel)
+    for i, (ids, p) in zip(todo, answers, strict=True):
+        outcomes[i].got = tok.decode(ids)
+        outcomes[i].p_got = p
 
 
 def iter_compare(
@@ -230,103 +227,187 @@ def iter_compare(
     seed: int = 0,
     search: bool = True,
     search_budget: int | None = None,
+    search_seconds: float = SEARCH_SECONDS,
+    show: int | None = None,
     bos: bool | None = None,
     cancel: Callable[[], bool] = lambda: False,
     labels: Any = None,
     claims: bool = True,
+    claim_limit: int | None = None,
 ) -> Iterator[Progress | CompareResult]:
-    """Yield Progress events, then the CompareResult. Raises Cancelled when cancel() turns true."""
+    """Yield Progress events, then the CompareResult. Raises Cancelled when cancel() turns true.
+
+    show: how many counterexamples will be shown (None: all); the search is skipped when the
+    selection's failures already outnumber it. claim_limit: measure claims on a seeded uniform
+    sample of this many inputs instead of all of them."""
     t0 = time.perf_counter()
+    if theory.is_question:
+        raise InputError(
+            f"theory {theory.name!r} is a question (no `expect`): compare needs an expected answer; "
+            "`tui-interp recover` proposes one, `tui-interp table` lists the model's answers"
+        )
+    if claims:
+        validate_claims(theory, lm.config)
     selection = theory.domain.select(limit=limit, seed=seed)
-    inputs = selection.inputs
+    inputs = list(selection.inputs)
     if not inputs:
         raise InputError(f"theory {theory.name!r}: the domain is empty (check the `where` filter)")
-    yield Progress("prepare", 0, len(inputs))
-    evs = _evaluate(theory, inputs)
-    items = _tokenize(lm, evs, bos)
-    slots: list[Outcome | None] = [None] * len(items)
-    done = n_agree = 0
-    for batch in _score(lm, items, cancel):
-        for i, o in batch:
-            slots[i] = o
-        done += len(batch)
-        n_agree += sum(o.agree for _, o in batch)
-        yield Progress("compare", done, len(items), n_agree, done - n_agree)
-    outcomes = [o for o in slots if o is not None]  # in input order
-    failures = [(it, o) for it, o in zip(items, outcomes, strict=True) if not o.agree]
-    _generate(lm, [it for it, _ in failures], [o for _, o in failures])
+    found_by = ["sample"] * len(inputs)
+    if theory.splits and not selection.enumerated:
+        seen = {_key(x) for x in inputs}
+        for split in theory.splits:
+            for x in split.inputs():
+                if _key(x) not in seen:
+                    seen.add(_key(x))
+                    inputs.append(x)
+                    found_by.append("split")
+    yield Progress("prepare", 0, len(inputs), seconds=time.perf_counter() - t0)
+    items: list[_Item] = []
+    for event in _prepare(lm, theory, inputs, bos, t0):
+        if isinstance(event, Progress):
+            if cancel():
+                raise Cancelled("comparison cancelled")
+            yield event
+        else:
+            items = event
+    outcomes: list[Outcome] = []
+    for event in _score_all(lm, items, cancel, found_by, t0):
+        if isinstance(event, Progress):
+            yield event
+        else:
+            outcomes = event
+    counted = [o for o in outcomes if o.found_by == "sample"]
+    n_agree = sum(o.agree for o in counted)
+    n_fail = len(counted) - n_agree
+    failing = [i for i, o in enumerate(outcomes) if not o.agree]
+    yield Progress("answers", 0, len(failing), n_agree, n_fail, time.perf_counter() - t0)
+    _answer(lm, [items[i] for i in failing], [outcomes[i] for i in failing], cancel)
 
     found: list[Outcome] = []
     tried = 0
-    if search and not selection.enumerated:
-        budget = search_budget if search_budget is not None else max(1000, len(inputs) // 4)
+    note = ""
+    if selection.enumerated:
+        note = "no search: the whole domain was checked"
+    elif not search:
+        note = "no search (switched off)"
+    elif show is not None and n_fail >= show:
+        note = f"no search: the sample already has {n_fail:,} counterexamples, more than the {show} shown"
+    else:
+        budget = search_budget if search_budget is not None else max(1000, len(counted) // 4)
         seen = {_key(o.input) for o in outcomes}
-        for progress, batch_found, batch_tried in _search(lm, theory, outcomes, seen, budget, seed, bos, cancel):
+        stopped = "its budget"
+        for progress, batch_found, batch_tried, why in _search(lm, theory, outcomes, seen, budget, search_seconds, seed, bos, cancel, t0):
             found.extend(batch_found)
             tried += batch_tried
+            stopped = why
             yield progress
+        note = f"searched {tried:,} inputs near failures and close calls (budget {budget:,} inputs or {search_seconds:g} s; stopped by {stopped})"
 
-    slices = []
-    for k, s in enumerate(theory.slices):
-        for inside in (True, False):
-            members = [o for o in outcomes if o.slices[k] == inside]
-            name = s.name if inside else f"not ({s.name})"
-            slices.append(SliceResult(name, len(members), (sum(o.agree for o in members) / len(members)) if members else None))
-    claim_results = []
+    slices = _slices(theory, outcomes)
+    claim_results: list[ClaimResult] = []
+    claim_words = ""
     if claims and theory.claims:
-        yield Progress("claims", 0, len(theory.claims), n_agree, len(outcomes) - n_agree)
-        claim_results = check_claims(_claim_context(lm, theory, items, cancel, seed, labels, bos))
-    counter = sorted((o for o in outcomes if not o.agree), key=lambda o: o.p_expected)
-    counter += sorted(found, key=lambda o: o.p_expected)
+        yield Progress("claims", 0, len(theory.claims), n_agree, n_fail, time.perf_counter() - t0)
+        claim_inputs = _claim_inputs(items, outcomes, selection, claim_limit, seed)
+        claim_words = claim_inputs.description
+        claim_results = check_claims(lm, theory, claim_inputs, seed=seed, labels=labels, cancel=cancel, bos=bos)
+    sample_fails = sorted((o for o in outcomes if not o.agree), key=lambda o: -(o.p_got or 0.0))
+    counter = sample_fails + sorted(found, key=lambda o: -(o.p_got or 0.0))
+    lengths = [len(it.cont_ids) for it in items]
     result = CompareResult(
         theory=theory.name,
         model_name=lm.checkpoint.name,
         fingerprint=lm.checkpoint.fingerprint,
-        n_inputs=len(outcomes),
+        n_inputs=len(counted),
         enumerated=selection.enumerated,
         selection=selection.describe(),
-        agreement=n_agree / len(outcomes),
+        agreement=n_agree / len(counted),
         slices=slices,
         counterexamples=counter,
-        n_failures=len(outcomes) - n_agree,
+        n_failures=n_fail,
         searched=tried,
         found_by_search=len(found),
+        search=note,
         seconds=time.perf_counter() - t0,
+        answer_tokens=(min(lengths), max(lengths)),
         claims=claim_results,
+        claim_inputs=claim_words,
+        hints=_hints(lm, theory, items, outcomes),
     )
-    yield Progress("done", len(outcomes), len(outcomes), n_agree, result.n_failures)
+    yield Progress("done", len(counted), len(counted), n_agree, n_fail, result.seconds)
     yield result
 
 
-def _claim_context(
-    lm: LoadedModel, theory: Theory, items: Sequence[_Item], cancel: Callable[[], bool], seed: int, labels: Any, bos: bool | None
-) -> ClaimContext:
-    chosen = [items[i] for i in sample_for_claims(len(items), CLAIM_INPUTS, seed)]
+def _slices(theory: Theory, outcomes: Sequence[Outcome]) -> list[SliceResult]:
+    """Each slice and split, and its complement. Sample-only inputs count in slices; split
+    inputs count in their split's slices."""
+    out = []
 
-    def agreement(hooks: HookFactory | None) -> float:
-        agree = sum(o.agree for batch in _score(lm, chosen, cancel, hooks) for _, o in batch)
-        return agree / len(chosen)
+    def add(name: str, members: list[Outcome]) -> None:
+        out.append(SliceResult(name, len(members), sum(o.agree for o in members) / len(members) if members else None))
 
-    def token_batches() -> list[torch.Tensor]:
-        groups: dict[int, list[list[int]]] = defaultdict(list)
-        for it in chosen:
-            row = it.prompt_ids + it.cont_ids[:-1]
-            groups[len(row)].append(row)
-        out = []
-        for rows in groups.values():
-            step = max(1, MAX_BATCH_TOKENS // len(rows[0]))
-            out += [torch.tensor(rows[i : i + step], device=lm.device) for i in range(0, len(rows), step)]
-        return out
+    sample = [o for o in outcomes if o.found_by == "sample"]
+    for k, s in enumerate(theory.slices):
+        add(s.name, [o for o in sample if o.slices[k]])
+        add(f"not ({s.name})", [o for o in sample if not o.slices[k]])
+    for k, sp in enumerate(theory.splits):
+        add(sp.name, [o for o in outcomes if o.splits[k]])
+        add(f"not {sp.name}", [o for o in sample if not o.splits[k]])
+    return out
 
-    def prompts() -> list[tuple[list[int], list[tuple[int, int]], Any]]:
-        tok = lm.need_tokenizer()
-        out = []
-        for it in chosen[:1024]:
-            ids, offsets = tok.encode_with_offsets(it.ev.prompt, bos=bos)
-            out.append((ids, offsets, it.ev.input))
-        return out
 
-    return ClaimContext(lm, theory, agreement, token_batches, prompts, len(chosen), seed, labels)
+def _claim_inputs(items: Sequence[_Item], outcomes: Sequence[Outcome], selection: Any, limit: int | None, seed: int) -> ClaimInputs:
+    """The selection's inputs (all, or a seeded uniform sample of `limit`), in their order."""
+    chosen = [i for i, o in enumerate(outcomes) if o.found_by == "sample"]
+    base = selection.describe()
+    if limit is not None and len(chosen) > limit:
+        chosen = sorted(random.Random(seed).sample(chosen, limit))
+        base = f"a uniform random sample of {limit:,} of {base} (seed {seed})"
+    return ClaimInputs(
+        [items[i].prompt_ids for i in chosen],
+        [items[i].cont_ids for i in chosen],
+        [items[i].ev for i in chosen],
+        base,
+    )
+
+
+def _hints(lm: LoadedModel, theory: Theory, items: Sequence[_Item], outcomes: Sequence[Outcome]) -> list[str]:
+    """What may explain a low agreement that is about the answer's form, not the model."""
+    hints = []
+    lengths = sorted({len(it.cont_ids) for it in items})
+    if lengths[-1] > 1:
+        span = f"{lengths[0]}" if len(lengths) == 1 else f"{lengths[0]} to {lengths[-1]}"
+        hints.append(f"expected answers are {span} tokens: an input agrees when the model's greedy continuation of that many "
+                     "tokens equals them exactly, and `got` is that continuation")
+    n = len(outcomes)
+    agree = sum(o.agree for o in outcomes)
+    fails = [o for o in outcomes if not o.agree]
+    if lengths[-1] > 1 and fails:
+        first = sum(o.first_agree for o in outcomes)
+        if first - agree >= max(1, n // 10):
+            hints.append(f"the first answer token is right on {first / n:.1%} of inputs but the whole answer on {agree / n:.1%}: "
+                         "check how the answer continues (separators, length)")
+    spacing = sum(o.got is not None and o.got.split() == o.expected.split() for o in fails)
+    if fails and spacing >= max(1, len(fails) // 2):
+        hints.append(f"{spacing:,} of the {len(fails):,} disagreements differ from the expected answer only in whitespace: "
+                     "check the spaces around the answer in `prompt` and `expect`")
+    merged = [o for it, o in zip(items, outcomes, strict=True) if it.alone]
+    if merged and sum(o.agree for o in merged) < len(merged) / 2:
+        hints.append(f"for {len(merged):,} inputs the end of the prompt and the start of the answer tokenise together, so their "
+                     "answers were scored as tokenised on their own, and most disagree: check the spacing between prompt and answer")
+    tok = lm.tokenizer
+    if tok is not None:
+        unknown = sum(any(tok.is_unknown(t) for t in it.cont_ids) for it in items)
+        if unknown:
+            hints.append(f"{unknown:,} expected answers contain the unknown token: the model cannot produce them")
+    for k, sp in enumerate(theory.splits):
+        if not sp.has_answers:
+            continue
+        members = [o for o in outcomes if o.splits[k]]
+        differ = sum(sp.answer(o.input) != o.expected for o in members)
+        if differ:
+            hints.append(f"{differ:,} of the {len(members):,} answers in split {sp.name!r} ({sp.path.name}) differ from `expect`")
+    return hints
 
 
 def _key(x: Assignment) -> tuple[Any, ...]:
@@ -339,16 +420,23 @@ def _search(
     outcomes: list[Outcome],
     seen: set[tuple[Any, ...]],
     budget: int,
+    seconds: float,
     seed: int,
     bos: bool | None,
     cancel: Callable[[], bool],
-) -> Iterator[tuple[Progress, list[Outcome], int]]:
-    """Mutate inputs near failures and near the lowest-margin agreements, in rounds."""
+    t0: float,
+) -> Iterator[tuple[Progress, list[Outcome], int, str]]:
+    """Mutate inputs near failures and near the lowest-margin agreements, in rounds, within
+    `budget` evaluated inputs and `seconds`. Yields (progress, failures found, tried, why it
+    would stop now)."""
     rng = random.Random(seed + 1)
     pool = sorted(outcomes, key=lambda o: o.margin)[: max(32, len(outcomes) // 20)]  # failures first, then low margins
     tried = 0
     rounds = 0
+    started = time.perf_counter()
     while tried < budget and pool and rounds < 50:
+        if time.perf_counter() - started > seconds:
+            return
         rounds += 1
         if cancel():
             raise Cancelled("comparison cancelled")
@@ -362,22 +450,21 @@ def _search(
                     candidates.append(x)
         candidates = candidates[: budget - tried]
         if not candidates:
-            break
-        items = _tokenize(lm, _evaluate(theory, candidates), bos)
-        slots: list[Outcome | None] = [None] * len(items)
-        for batch in _score(lm, items, cancel):
-            for i, o in batch:
-                slots[i] = o
-        scored = [o for o in slots if o is not None]
+            return
+        items = _tokenize(lm, [theory.evaluate(x) for x in candidates], bos)
+        scored: list[Outcome] = []
+        for event in _score_all(lm, items, cancel, ["search"] * len(items), t0, phase="search"):
+            if not isinstance(event, Progress):
+                scored = event
         tried += len(scored)
-        new_failures = [o for o in scored if not o.agree]
-        fail_items = [it for it, o in zip(items, scored, strict=True) if not o.agree]
-        _generate(lm, fail_items, new_failures)
-        for o in new_failures:
-            o.found_by = "search"
+        failing = [i for i, o in enumerate(scored) if not o.agree]
+        _answer(lm, [items[i] for i in failing], [scored[i] for i in failing], cancel)
+        new_failures = [scored[i] for i in failing]
         # next round: mutate around what failed now, and the closest calls
         pool = new_failures + sorted((o for o in scored if o.agree), key=lambda o: o.margin)[: max(8, len(scored) // 20)]
-        yield Progress("search", tried, budget, failures=len(new_failures)), new_failures, len(scored)
+        elapsed = time.perf_counter() - started
+        why = "its budget" if tried >= budget else ("its time limit" if elapsed > seconds else "running out of new inputs")
+        yield Progress("search", tried, budget, failures=len(new_failures), seconds=time.perf_counter() - t0), new_failures, len(scored), why
 
 
 def compare(lm: LoadedModel, theory: Theory, **options: Any) -> CompareResult:
