@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError, safe_open
 
-from tui_interp.errors import CheckpointError, ConfigError
-from tui_interp.model.architectures import Architecture, Source, translate_config, weight_plan
+from tui_interp.errors import CheckpointError, ConfigError, TokenizerError, TuiInterpError
+from tui_interp.fileio import regular_file
+from tui_interp.model.architectures import Architecture, Source, get_architecture, layers_present, translate_config, weight_plan
 from tui_interp.model.config import ModelConfig
 from tui_interp.model.safetensors_header import FLOAT_DTYPES, SafetensorsHeader, TensorInfo, read_header
 
@@ -88,22 +89,15 @@ class Checkpoint:
             raise CheckpointError(f"{info.file}: cannot read tensor {name!r}: {e}") from e
 
     def load_param(self, canonical: str) -> torch.Tensor:
-        """Materialise one canonical parameter (nn.Linear layout) from its source tensors."""
-        import torch
-
+        """One canonical parameter (nn.Linear layout) as a view of its memory-mapped source: no copy."""
         src = self.plan[canonical]
-        parts = [self.read(n) for n in src.names]
+        x = self.read(src.names[0])
         if src.transform == "":
-            return parts[0]
+            return x
         if src.transform == "t":
-            return parts[0].t().contiguous()
-        if src.transform == "cat":
-            return torch.cat(parts, dim=0)
-        if src.transform == "neox_qkv":
-            x = parts[0]
-            h, dh = self.config.n_heads, self.config.d_head
-            # rows are laid out [head, (q|k|v), d_head]; we want [(q|k|v), head, d_head]
-            return x.reshape(h, 3, dh, *x.shape[1:]).transpose(0, 1).reshape(x.shape).contiguous()
+            return x.t()
+        if src.transform == "rows" and src.rows is not None:
+            return x[src.rows[0] : src.rows[1]]
         raise CheckpointError(f"internal: unknown weight transform {src.transform!r}")
 
     def close(self) -> None:
@@ -119,15 +113,16 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         root = path
         files = _find_weight_files(path)
         config_path = path / "config.json"
-        if not config_path.is_file():
+        if not _exists(config_path):
             raise ConfigError(f"{path}: no config.json (a HuggingFace model directory needs one)")
         hf_config = _read_json(config_path, ConfigError, "config")
         name = path.resolve().name
         where = str(config_path)
     else:
-        root = path.parent
         if path.suffix.lower() in PICKLE_SUFFIXES:
             raise CheckpointError(_pickle_message(path))
+        regular_file(path, "checkpoint file (.safetensors)", error=CheckpointError)
+        root = path.parent
         files = [path]
         name = path.stem
         hf_config, where = {}, ""
@@ -144,11 +139,14 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             if tname in tensors:
                 raise CheckpointError(f"{h.path}: tensor {tname!r} is also in {tensors[tname].file.name}")
             tensors[tname] = info
-    arch, config = translate_config(hf_config, where)
-    config = config.replace(dtype=config.dtype, extra={"name": name})
+    arch = get_architecture(hf_config.get("model_type"), where)
+    _, config = translate_config(hf_config, where, max_layers=layers_present(arch, set(tensors)))
+    config = config.replace(extra={"name": name})
     plan, ignored = weight_plan(arch, config, set(tensors))
     _validate(files, tensors, plan, ignored)
     tokenizer = root / "tokenizer.json"
+    if _exists(tokenizer):
+        regular_file(tokenizer, "tokenizer file (tokenizer.json)", error=TokenizerError)
     return Checkpoint(
         path=path,
         root=root,
@@ -160,32 +158,39 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         arch=arch,
         plan=plan,
         fingerprint=_fingerprint(headers),
-        tokenizer_path=tokenizer if tokenizer.is_file() else None,
+        tokenizer_path=tokenizer if _exists(tokenizer) else None,
         metadata=metadata,
     )
 
 
+def _exists(p: Path) -> bool:
+    """Whether anything is at `p` (a file, a FIFO, a directory...): what is there is checked next."""
+    return os.path.lexists(p)
+
+
 def _find_weight_files(d: Path) -> list[Path]:
     index = d / INDEX_NAME
-    if index.is_file():
+    if _exists(index):
         doc = _read_json(index, CheckpointError, "index")
         weight_map = doc.get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
             raise CheckpointError(f"{index}: no weight_map (expected {{tensor name: shard file}})")
-        shards = sorted({v for v in weight_map.values() if isinstance(v, str)})
+        for tname, shard in weight_map.items():
+            if not isinstance(shard, str) or not shard:
+                raise CheckpointError(f"{index}: weight_map[{tname[:60]!r}] must be a shard file name, got {_describe(shard)}")
         files = []
-        for s in shards:
+        for s in sorted(set(weight_map.values())):
             f = d / s
-            if "/" in s or "\\" in s or s.startswith(".") or not f.is_file():
-                raise CheckpointError(f"{index}: shard {s!r} is missing from {d}")
-            files.append(f)
+            if "/" in s or "\\" in s or s.startswith(".") or not _exists(f):
+                raise CheckpointError(f"{index}: shard {s[:80]!r} is missing from {d}")
+            files.append(regular_file(f, "checkpoint shard (.safetensors)", error=CheckpointError))
         return files
     single = d / "model.safetensors"
-    if single.is_file():
-        return [single]
-    found = sorted(p for p in d.glob("*.safetensors") if p.is_file())
+    if _exists(single):
+        return [regular_file(single, "checkpoint file (.safetensors)", error=CheckpointError)]
+    found = sorted(d.glob("*.safetensors"))
     if found:
-        return found
+        return [regular_file(p, "checkpoint file (.safetensors)", error=CheckpointError) for p in found]
     pickles = sorted(p for p in d.iterdir() if p.suffix.lower() in PICKLE_SUFFIXES)
     if pickles:
         raise CheckpointError(_pickle_message(pickles[0]))
@@ -200,27 +205,48 @@ def _pickle_message(p: Path) -> str:
     )
 
 
-def _read_json(p: Path, err: type[Exception], what: str) -> dict[str, Any]:
+MAX_JSON_BYTES = 50_000_000  # a config or index larger than this is not one
+
+
+def _read_json(p: Path, err: type[TuiInterpError], what: str) -> dict[str, Any]:
+    """A JSON object from a regular file (checked before opening: a FIFO never blocks)."""
+    regular_file(p, f"{what} file (JSON)", error=err)  # type: ignore[arg-type]
     try:
+        if os.path.getsize(p) > MAX_JSON_BYTES:
+            raise err(f"{p}: {os.path.getsize(p):,} bytes is too large for a {what} file")
         doc = json.loads(p.read_text(encoding="utf-8"))
     except OSError as e:
         raise err(f"{p}: cannot read: {e.strerror or e}") from e
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise err(f"{p}: invalid JSON: {e}") from e
+        raise err(f"{p}: invalid JSON: {_one_line(e)}") from e
+    except ValueError as e:  # e.g. an integer of more digits than Python converts
+        raise err(f"{p}: invalid JSON: {_one_line(e)}") from e
     if not isinstance(doc, dict):
         raise err(f"{p}: invalid {what}: expected a JSON object")
     return doc
 
 
+def _describe(v: object) -> str:
+    """A JSON value in a message: its kind, never its (possibly enormous) text."""
+    if isinstance(v, str):
+        return repr(v[:40])
+    return "null" if v is None else f"a JSON {type(v).__name__}"
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) < 160 else text[:157] + "..."
+
+
 def _bare_file_config(path: Path, metadata: Mapping[str, str]) -> tuple[dict[str, Any], str]:
     sibling = path.parent / "config.json"
-    if sibling.is_file():
+    if _exists(sibling):
         return _read_json(sibling, ConfigError, "config"), str(sibling)
     if "config" in metadata:
         try:
             doc = json.loads(metadata["config"])
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"{path}: the 'config' metadata entry is not valid JSON: {e}") from e
+        except (json.JSONDecodeError, RecursionError, ValueError) as e:
+            raise ConfigError(f"{path}: the 'config' metadata entry is not valid JSON: {_one_line(e)}") from e
         if isinstance(doc, dict):
             return doc, f"{path} (metadata)"
         raise ConfigError(f"{path}: the 'config' metadata entry is not a JSON object")

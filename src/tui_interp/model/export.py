@@ -93,12 +93,14 @@ def _gpt2_config(cfg: ModelConfig) -> dict[str, Any]:
 def _rope_parameters(cfg: ModelConfig, model_type: str, *, partial: bool) -> dict[str, Any]:
     rope = cfg.rope
     _need(cfg, model_type, cfg.positional == "rotary" and rope is not None, f"{model_type} uses rotary positions")
-    assert rope is not None  # checked just above; narrows the type
+    if rope is None:  # checked just above; narrows the type
+        raise ConfigError(f"cannot save this model as {model_type}: no rope parameters")
     params: dict[str, Any] = {"rope_type": rope.scaling, "rope_theta": rope.theta}
     if partial:
         params["partial_rotary_factor"] = rope.rotary_dim / cfg.d_head
     else:
         _need(cfg, model_type, rope.rotary_dim == cfg.d_head, f"{model_type} rotates the whole head")
+    _need(cfg, model_type, rope.scaling in ("default", "linear", "llama3"), f"{rope.scaling} rope scaling cannot be saved yet")
     if rope.scaling in ("linear", "llama3"):
         params["factor"] = rope.factor
     if rope.scaling == "llama3":
@@ -217,26 +219,39 @@ def hf_config(cfg: ModelConfig, model_type: str | None = None, *, dtype: torch.d
 # Tensors: invert weight_plan's transforms
 
 
-def _invert(src: Source, value: torch.Tensor, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+def _invert(src: Source, value: torch.Tensor) -> dict[str, torch.Tensor]:
     """Canonical parameter -> {checkpoint name: tensor}, undoing `src.transform`."""
     if src.transform == "":
-        parts = [value]
+        part = value
     elif src.transform == "t":
-        parts = [value.t()]
-    elif src.transform == "cat":
-        parts = list(value.split([shape[0] for shape in src.shapes], dim=0))
-    elif src.transform == "neox_qkv":
-        # canonical rows are [(q|k|v), head, d_head]; GPT-NeoX stores [head, (q|k|v), d_head]
-        h, dh = cfg.n_heads, cfg.d_head
-        parts = [value.reshape(3, h, dh, *value.shape[1:]).transpose(0, 1).reshape(value.shape)]
+        part = value.t()
     else:
         raise CheckpointError(f"internal: cannot invert weight transform {src.transform!r}")
-    out: dict[str, torch.Tensor] = {}
-    for name, shape, part in zip(src.names, src.shapes, parts, strict=True):
-        if tuple(part.shape) != tuple(shape):
-            raise CheckpointError(f"internal: {name} would be written as {list(part.shape)}, the plan needs {list(shape)}")
-        out[name] = part
-    return out
+    name, shape = src.names[0], src.shapes[0]
+    if tuple(part.shape) != tuple(shape):
+        raise CheckpointError(f"internal: {name} would be written as {list(part.shape)}, the plan needs {list(shape)}")
+    return {name: part}
+
+
+def _canonical(model: Transformer, canonical: str, layout: str) -> torch.Tensor | None:
+    """The parameter `canonical` of the target family's plan, read from the model whatever its
+    own attention layout (a model built from a config fuses q, k, v; Llama stores them apart)."""
+    head, _, leaf = canonical.rpartition(".")
+    if head.endswith(".attn") and leaf in ("W_q", "W_k", "W_v", "b_q", "b_k", "b_v", "W_qkv", "b_qkv"):
+        attn = model.get_submodule(head)
+        if attn.layout == layout:
+            return getattr(attn, leaf)
+        parts = attn.qkv_weights() if leaf.startswith("W") else attn.qkv_biases()
+        if leaf in ("W_qkv", "b_qkv"):
+            if any(p is None for p in parts):
+                return None
+            if layout == "neox":  # rows [head, (q|k|v), d_head]
+                h, dh = model.cfg.n_heads, model.cfg.d_head
+                return torch.stack([p.reshape(h, dh, *p.shape[1:]) for p in parts], dim=1).reshape(-1, *parts[0].shape[1:])  # type: ignore[union-attr]
+            return torch.cat(parts, dim=0)  # type: ignore[arg-type]
+        return parts["qkv".index(leaf[-1])]
+    owner, attr = _owner(model, canonical)
+    return getattr(owner, attr, None)
 
 
 def state_dict_for(model: Transformer, model_type: str | None = None, *, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
@@ -247,14 +262,13 @@ def state_dict_for(model: Transformer, model_type: str | None = None, *, dtype: 
     plan, _ = weight_plan(arch, config, set())
     tensors: dict[str, torch.Tensor] = {}
     for canonical, src in plan.items():
-        owner, attr = _owner(model, canonical)
-        param = getattr(owner, attr, None)
+        param = _canonical(model, canonical, arch.attention_layout)
         if not isinstance(param, torch.Tensor):
             raise CheckpointError(f"internal: the model has no parameter for {canonical}")
         if param.is_meta:
             raise CheckpointError(f"cannot save {canonical}: it has no data (meta tensor)")
         value = param.detach().to(device="cpu", dtype=dtype)
-        for name, t in _invert(src, value, config).items():
+        for name, t in _invert(src, value).items():
             tensors[name] = t.contiguous().clone()
     return tensors
 

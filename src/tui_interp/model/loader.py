@@ -1,13 +1,21 @@
 """Materialise a Checkpoint into a Transformer on a device, in a dtype.
 
-The Transformer is built on the meta device (no allocation), then each parameter is read from
-the memory-mapped checkpoint, converted and placed. `--device auto` picks CUDA when present.
+The Transformer is built on the meta device (no allocation), then each parameter is taken from
+the memory-mapped checkpoint as a view in the checkpoint's own layout (see
+architectures.weight_plan): on the CPU in the checkpoint's dtype nothing is copied at all, the
+model *is* the mapped file; a dtype conversion copies each tensor once; on a GPU each tensor
+goes to the device first and is converted there, so no host copy of a layer is ever made.
+
+`--device auto` picks CUDA when present, and when one GPU cannot hold the model it places the
+blocks across the GPUs it finds (`plan_device_map`, from each GPU's free memory); the
+activations move between devices at block boundaries.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,21 +24,30 @@ import torch
 
 from tui_interp.errors import CheckpointError, DeviceError
 from tui_interp.model.checkpoint import Checkpoint, open_checkpoint
+from tui_interp.model.tl_api import TransformerLensAPI
 from tui_interp.model.tokenizer import Tokenizer
 from tui_interp.model.transformer import Transformer
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+GPU_HEADROOM = 0.9  # plan to fill at most this fraction of a GPU's free memory with weights
+ACTIVATION_RESERVE = 1 << 30  # and leave this much per GPU for activations and the CUDA context
 
 
 @dataclass
-class LoadedModel:
-    """A checkpoint with its weights on a device, and its tokenizer (None when absent)."""
+class LoadedModel(TransformerLensAPI):
+    """A checkpoint with its weights on a device, and its tokenizer (None when absent).
+
+    Also the TransformerLens-style face (`to_tokens`, `run_with_hooks`, `W_Q`, ...; see tl_api.py).
+    `device` is where the embeddings, the final norm and the unembedding live (and where inputs
+    go); `device_map` lists each block's device when the model is spread over several GPUs.
+    """
 
     checkpoint: Checkpoint
     model: Transformer
     tokenizer: Tokenizer | None
     device: torch.device
     dtype: torch.dtype
+    device_map: tuple[torch.device, ...] | None = None
 
     @property
     def config(self):  # noqa: ANN201 -- ModelConfig, re-exported for convenience
@@ -88,41 +105,151 @@ def resolve_dtype(dtype: str, device: torch.device, stored: str) -> torch.dtype:
     return DTYPES[dtype]
 
 
+# ---------------------------------------------------------------------------------------------
+# Placement over several GPUs
+
+
+def param_bytes(ckpt: Checkpoint, canonical: str, dtype: torch.dtype) -> int:
+    """Bytes parameter `canonical` takes in `dtype` (from the headers: nothing is read)."""
+    src = ckpt.plan[canonical]
+    shape = ckpt.tensors[src.names[0]].shape
+    numel = math.prod(shape) if src.rows is None else (src.rows[1] - src.rows[0]) * math.prod(shape[1:])
+    return numel * torch.empty((), dtype=dtype).element_size()
+
+
+def block_bytes(ckpt: Checkpoint, dtype: torch.dtype) -> tuple[list[int], int]:
+    """Bytes of each block's weights, and of everything else (embeddings, final norm, unembedding)."""
+    per_block = [0] * ckpt.config.n_layers
+    rest = 0
+    for canonical in ckpt.plan:
+        n = param_bytes(ckpt, canonical, dtype)
+        if canonical.startswith("blocks."):
+            per_block[int(canonical.split(".", 2)[1])] += n
+        else:
+            rest += n
+    return per_block, rest
+
+
+def plan_device_map(
+    blocks: Sequence[int],
+    resident: int,
+    free: Sequence[tuple[str, int]],
+    *,
+    headroom: float = GPU_HEADROOM,
+    reserve: int = ACTIVATION_RESERVE,
+) -> list[str]:
+    """Each block's device: fill the devices in order, the first also holding the `resident` bytes
+    (embeddings, final norm, unembedding). `free` is (device, free bytes) per GPU; each is filled
+    to `headroom` of its free memory less `reserve` for activations. Raises DeviceError when the
+    model does not fit."""
+    if not free:
+        raise DeviceError("no GPU to place the model on")
+    budgets = [max(0, int(f * headroom) - reserve) for _, f in free]
+    out: list[str] = []
+    d, used = 0, resident
+    if used > budgets[0]:
+        raise DeviceError(f"{free[0][0]} cannot hold even the embeddings ({_gb(resident)} needed, {_gb(budgets[0])} usable)")
+    for l, size in enumerate(blocks):
+        while used + size > budgets[d]:
+            d, used = d + 1, 0
+            if d == len(free):
+                need = resident + sum(blocks)
+                have = sum(budgets)
+                raise DeviceError(
+                    f"the model needs {_gb(need)} of GPU memory, the {len(free)} GPU(s) have {_gb(have)} usable "
+                    f"(block {l} does not fit): use --stream, a smaller --dtype, or --device cpu"
+                )
+        out.append(free[d][0])
+        used += size
+    return out
+
+
+def _gb(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB"
+
+
+def cuda_free_memory() -> list[tuple[str, int]]:
+    """(device, free bytes) of every visible GPU."""
+    return [(f"cuda:{i}", torch.cuda.mem_get_info(i)[0]) for i in range(torch.cuda.device_count())]
+
+
+def auto_placement(
+    ckpt: Checkpoint, dtype: torch.dtype, free: Sequence[tuple[str, int]]
+) -> tuple[torch.device, list[torch.device] | None]:
+    """Where `--device auto` puts a model on these GPUs: all on the first when it fits there,
+    else its blocks spread over them (the embeddings and unembedding on the first)."""
+    blocks, resident = block_bytes(ckpt, dtype)
+    first = torch.device(free[0][0])
+    need = resident + sum(blocks)
+    if len(free) == 1 or need <= max(0, int(free[0][1] * GPU_HEADROOM) - ACTIVATION_RESERVE):
+        return first, None
+    return first, [torch.device(d) for d in plan_device_map(blocks, resident, free)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
 def load_model(
     source: str | os.PathLike[str] | Checkpoint,
     *,
     device: str = "auto",
     dtype: str = "auto",
     stream: bool = False,
+    gpu_free: Sequence[tuple[str, int]] | None = None,
 ) -> LoadedModel:
     """Load weights onto the device. stream=True keeps only the embeddings and the final norm
     resident and brings each block's weights in from the memory-mapped checkpoint while it runs
-    (peak device memory ~ one block + embeddings + activations)."""
+    (peak device memory ~ one block + embeddings + activations). `gpu_free` overrides the
+    measured free memory per GPU for `--device auto` (tests)."""
     ckpt = source if isinstance(source, Checkpoint) else open_checkpoint(Path(source))
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev, ckpt.dtype)
+    device_map = None
+    if (device or "auto").strip().lower() == "auto" and not stream and (gpu_free is not None or dev.type == "cuda"):
+        free = list(gpu_free) if gpu_free is not None else cuda_free_memory()
+        if free:
+            dev, device_map = auto_placement(ckpt, dt, free)
+            if device_map is not None and len(set(device_map)) == 1 and device_map[0] == dev:
+                device_map = None
     with torch.device("meta"):
-        model = Transformer(ckpt.config)
+        model = Transformer(ckpt.config, qkv_layout=ckpt.arch.attention_layout)
     if stream:
         resident = [n for n in ckpt.plan if not n.startswith("blocks.")]
         load_weights(model, ckpt, dev, dt, names=resident)
         model.streamer = BlockStreamer(model, ckpt, dev, dt)
     else:
-        load_weights(model, ckpt, dev, dt)
+        load_weights(model, ckpt, dev, dt, device_map=device_map)
+        if device_map is not None:
+            for block, block_dev in zip(model.blocks, device_map, strict=True):
+                block.device = block_dev
     model.eval()
     model.requires_grad_(False)
     tokenizer = None
     if ckpt.tokenizer_path is not None:
         tokenizer = Tokenizer.from_file(ckpt.tokenizer_path, bos_id=ckpt.config.bos_token_id)
-    return LoadedModel(ckpt, model, tokenizer, dev, dt)
+    return LoadedModel(ckpt, model, tokenizer, dev, dt, tuple(device_map) if device_map is not None else None)
 
 
 def load_weights(
-    model: Transformer, ckpt: Checkpoint, device: torch.device, dtype: torch.dtype, *, names: list[str] | None = None
+    model: Transformer,
+    ckpt: Checkpoint,
+    device: torch.device,
+    dtype: torch.dtype,
+    *,
+    names: list[str] | None = None,
+    device_map: Sequence[torch.device] | None = None,
 ) -> None:
-    """Fill the parameters of a (meta) Transformer from the checkpoint, one tensor at a time."""
+    """Fill the parameters of a (meta) Transformer from the checkpoint, one tensor at a time:
+    a view of the mapped file, moved to its device, then converted there (a no-op on the CPU in
+    the checkpoint's dtype)."""
     for canonical in ckpt.plan if names is None else names:
-        value = ckpt.load_param(canonical).to(device=device, dtype=dtype)
+        target = device
+        if device_map is not None and canonical.startswith("blocks."):
+            target = device_map[int(canonical.split(".", 2)[1])]
+        value = ckpt.load_param(canonical).to(device=target)
+        if value.dtype != dtype:
+            value = value.to(dtype)
         owner, attr = _owner(model, canonical)
         setattr(owner, attr, torch.nn.Parameter(value, requires_grad=False))
     leftover = [n for n, p in model.named_parameters() if p.is_meta] if names is None else []

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tui_interp.errors import CheckpointError
+from tui_interp.fileio import regular_file
 
 # safetensors' own limit on header size (100 MB): anything bigger is not a real header.
 MAX_HEADER_BYTES = 100_000_000
+MAX_DIM = 2**40  # no tensor dimension is larger (torch indexes with int64; files are far smaller)
 
 DTYPE_BYTES: dict[str, int] = {
     "F64": 8, "F32": 4, "F16": 2, "BF16": 2,
@@ -54,7 +56,7 @@ class SafetensorsHeader:
 
 def read_header(path: Path) -> SafetensorsHeader:
     """Parse and validate the header of one .safetensors file. Reads only the header bytes."""
-    path = Path(path)
+    path = regular_file(Path(path), "checkpoint file (.safetensors)", error=CheckpointError)
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
@@ -75,6 +77,8 @@ def read_header(path: Path) -> SafetensorsHeader:
         doc = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise CheckpointError(f"{path}: not a safetensors file (header is not valid JSON: {_short(e)})") from e
+    except ValueError as e:  # an integer of more digits than Python converts
+        raise CheckpointError(f"{path}: corrupt header: {_short(e)}") from e
     if not isinstance(doc, dict):
         raise CheckpointError(f"{path}: corrupt header: expected a JSON object, got {type(doc).__name__}")
 
@@ -93,25 +97,25 @@ def read_header(path: Path) -> SafetensorsHeader:
 
 def _tensor_info(path: Path, name: str, info: object, data_len: int) -> TensorInfo:
     if not isinstance(info, dict):
-        raise CheckpointError(f"{path}: corrupt header: entry {name!r} is not an object")
+        raise CheckpointError(f"{path}: corrupt header: entry {_name(name)} is not an object")
     dtype, shape, offsets = info.get("dtype"), info.get("shape"), info.get("data_offsets")
-    if dtype not in DTYPE_BYTES:
-        raise CheckpointError(f"{path}: tensor {name!r} has unknown dtype {dtype!r}")
-    if not isinstance(shape, list) or not all(_is_nat(d) for d in shape):
-        raise CheckpointError(f"{path}: tensor {name!r} has an invalid shape {shape!r}")
+    if not isinstance(dtype, str) or dtype not in DTYPE_BYTES:
+        raise CheckpointError(f"{path}: tensor {_name(name)} has unknown dtype {_value(dtype)}")
+    if not isinstance(shape, list) or len(shape) > 16 or not all(_is_nat(d) and d <= MAX_DIM for d in shape):
+        raise CheckpointError(f"{path}: tensor {_name(name)} has an invalid shape {_value(shape)}")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_is_nat(o) for o in offsets)):
-        raise CheckpointError(f"{path}: tensor {name!r} has invalid data_offsets {offsets!r}")
+        raise CheckpointError(f"{path}: tensor {_name(name)} has invalid data_offsets {_value(offsets)}")
     begin, end = offsets
     if end < begin:
-        raise CheckpointError(f"{path}: tensor {name!r} has data_offsets {offsets} that end before they begin")
+        raise CheckpointError(f"{path}: tensor {_name(name)} has data_offsets {_value(offsets)} that end before they begin")
     if end > data_len:
         raise CheckpointError(
-            f"{path}: truncated or corrupt: tensor {name!r} ends at byte {end} of a {data_len}-byte data section"
+            f"{path}: truncated or corrupt: tensor {_name(name)} ends at byte {_value(end)} of a {data_len}-byte data section"
         )
     expected = math.prod(shape) * DTYPE_BYTES[dtype]
     if end - begin != expected:
         raise CheckpointError(
-            f"{path}: tensor {name!r} occupies {end - begin} bytes but {dtype} {tuple(shape)} needs {expected}"
+            f"{path}: tensor {_name(name)} occupies {end - begin} bytes but {dtype} {tuple(shape)} needs {expected}"
         )
     return TensorInfo(name, dtype, tuple(shape), begin, end, path)
 
@@ -122,9 +126,9 @@ def _check_layout(path: Path, tensors: dict[str, TensorInfo], data_len: int) -> 
     pos = 0
     for begin, end, name in spans:
         if begin < pos:
-            raise CheckpointError(f"{path}: corrupt header: tensor {name!r} overlaps the previous tensor (bytes {begin}..{pos})")
+            raise CheckpointError(f"{path}: corrupt header: tensor {_name(name)} overlaps the previous tensor (bytes {begin}..{pos})")
         if begin > pos:
-            raise CheckpointError(f"{path}: corrupt header: {begin - pos} unaccounted bytes before tensor {name!r}")
+            raise CheckpointError(f"{path}: corrupt header: {begin - pos} unaccounted bytes before tensor {_name(name)}")
         pos = end
     if pos != data_len:
         raise CheckpointError(
@@ -137,5 +141,21 @@ def _is_nat(x: object) -> bool:
 
 
 def _short(e: Exception) -> str:
-    text = str(e)
+    text = " ".join(str(e).split())
     return text if len(text) < 120 else text[:117] + "..."
+
+
+def _name(name: str) -> str:
+    return repr(name if len(name) <= 80 else name[:77] + "...")
+
+
+def _value(v: object) -> str:
+    """A header value in a message: short, one line, never a 4,000-digit number written out."""
+    if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) and x.bit_length() <= 64 for x in v) and len(v) <= 16:
+        return repr(v)
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"(an integer of about {int(v.bit_length() * 0.30103) + 1} digits)"
+    if isinstance(v, list):
+        return f"(a list of {len(v)} values, not all integers in 0..2^40)"
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -13,6 +13,7 @@ from pathlib import Path
 from tokenizers import Tokenizer as HFTokenizer
 
 from tui_interp.errors import InputError, TokenizerError
+from tui_interp.fileio import regular_file
 
 _ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 MAX_TOKEN_ID = 2**31 - 1  # larger ids are no vocabulary's; refused before any tensor is built
@@ -60,12 +61,13 @@ class Tokenizer:
 
     @classmethod
     def from_file(cls, path: Path, *, bos_id: int | None = None) -> Tokenizer:
+        regular_file(path, "tokenizer file (tokenizer.json)", error=TokenizerError)
         try:
             text = path.read_text(encoding="utf-8")
             json.loads(text)
         except OSError as e:
             raise TokenizerError(f"{path}: cannot read: {e.strerror or e}") from e
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
             raise TokenizerError(f"{path}: not a valid tokenizer.json (invalid JSON: {_first_line(e)})") from e
         try:
             tok = HFTokenizer.from_str(text)
@@ -141,7 +143,7 @@ def _bos_from_tokenizer_config(path: Path, tok: HFTokenizer) -> int | None:
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, RecursionError, ValueError):  # JSONDecodeError is a ValueError
         return None
     bos = doc.get("bos_token") if isinstance(doc, dict) else None
     if isinstance(bos, dict):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -26,6 +27,8 @@ class PromptReport:
     max_abs_logit_diff: float
     resid_diffs: list[float]  # per layer: max |Δ| of the residual stream entering it, then the final normed stream
     pattern_diffs: list[float]  # per layer: max |Δ| of the attention pattern
+    nonfinite_logits: int = 0  # our logits that are NaN or infinite (NaN/Inf weights)
+    nonfinite_reference: int = 0  # transformers' logits that are
 
 
 @dataclass
@@ -40,26 +43,50 @@ class VerifyReport:
         return max((p.max_abs_logit_diff for p in self.prompts), default=0.0)
 
     @property
+    def nonfinite_logits(self) -> int:
+        return sum(p.nonfinite_logits for p in self.prompts)
+
+    @property
     def ok(self) -> bool:
-        return self.max_abs_logit_diff <= self.tolerance
+        """Finite logits within tolerance of transformers' (NaN compares false: never ok)."""
+        return self.nonfinite_logits == 0 and self.max_abs_logit_diff <= self.tolerance
+
+    @property
+    def verdict(self) -> str:
+        """One line saying why the check failed (or that it passed)."""
+        if self.nonfinite_logits:
+            theirs = sum(p.nonfinite_reference for p in self.prompts)
+            also = f"; transformers' has {theirs}" if theirs else ""
+            return f"{self.nonfinite_logits} of our logits are NaN or infinite (non-finite weights?){also}"
+        if not self.ok:
+            return f"logits differ from transformers by {self.max_abs_logit_diff:.2e} > {self.tolerance:.0e}"
+        return f"max |Δlogit| {self.max_abs_logit_diff:.2e} within {self.tolerance:.0e}"
 
     def to_json(self) -> dict[str, object]:
+        """The --json document; non-finite differences are null (JSON has no NaN)."""
         return {
             "transformers_version": self.transformers_version,
             "dtype": self.dtype,
             "tolerance": self.tolerance,
             "ok": self.ok,
-            "max_abs_logit_diff": self.max_abs_logit_diff,
+            "verdict": self.verdict,
+            "max_abs_logit_diff": _finite(self.max_abs_logit_diff),
+            "nonfinite_logits": self.nonfinite_logits,
             "prompts": [
                 {
                     "tokens": p.tokens,
-                    "max_abs_logit_diff": p.max_abs_logit_diff,
-                    "resid_diffs": p.resid_diffs,
-                    "pattern_diffs": p.pattern_diffs,
+                    "max_abs_logit_diff": _finite(p.max_abs_logit_diff),
+                    "resid_diffs": [_finite(x) for x in p.resid_diffs],
+                    "pattern_diffs": [_finite(x) for x in p.pattern_diffs],
+                    "nonfinite_logits": p.nonfinite_logits,
                 }
                 for p in self.prompts
             ],
         }
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def transformers_available() -> bool:
@@ -99,9 +126,12 @@ def verify(lm: LoadedModel, token_lists: list[list[int]], *, tolerance: float | 
         # transformers returns the final hidden state after the final norm
         resid.append(_diff(out.hidden_states[n], cache["ln_final.hook_normalized"]))
         patterns = [_diff(out.attentions[l], cache[f"blocks.{l}.attn.hook_pattern"]) for l in range(n)]
-        report.prompts.append(PromptReport(list(ids), _diff(out.logits, logits), resid, patterns))
+        nonfinite = int((~torch.isfinite(logits)).sum())
+        reference = int((~torch.isfinite(out.logits)).sum())
+        report.prompts.append(PromptReport(list(ids), _diff(out.logits, logits), resid, patterns, nonfinite, reference))
     return report
 
 
 def _diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.float() - b.float()).abs().max())
+    """max |a - b|; NaN when either holds a NaN (or both an infinity at the same place)."""
+    return float((a.float() - b.float().to(a.device)).abs().max())
