@@ -62,3 +62,35 @@ def test_cli_suggest_accepts_into_the_label_file(tmp_path: Path) -> None:
     assert set(doc["accepted"]) == {"L0.H2", "L1.H0", "L1.H1", "L1.H2", "L1.H3"}
     labels = {l["component"]: l for l in json.loads((model / "labels.json").read_text())["labels"]}
     assert labels["L0.H2"]["name"] == "previous-token head" and labels["L0.H2"]["evidence"][0]["value"] > 0.5
+
+
+def test_every_score_is_listed_and_min_score_is_honoured(lm) -> None:
+    from tui_interp.engine.suggest import head_pattern_scores
+
+    scores = head_pattern_scores(lm)
+    heads = {f"L{l}.H{h}" for l in range(2) for h in range(4)}
+    patterns = {"previous-token head", "induction head", "first-token head", "self-attention head"}
+    assert {(s.component, s.name) for s in scores} == {(c, p) for c in heads for p in patterns}
+    everything = suggest_head_labels(lm, scores=scores, min_score=0.0)
+    assert len(everything) == len(scores)
+    strict = suggest_head_labels(lm, scores=scores, min_score=0.95)
+    assert strict and all(s.score >= 0.95 for s in strict)
+    induction = [s for s in suggest_head_labels(lm, scores=scores, min_score=0.9) if s.name == "induction head"]
+    assert all(s.score >= 0.9 for s in induction)  # the explicit bound replaces the induction default too
+    result = CliRunner().invoke(app, ["suggest", str(INDUCTION), "--json", "--min-score", "0.9"])
+    doc = json.loads(result.stdout)
+    assert len(doc["scores"]) == len(scores) and all(s["score"] >= 0.9 for s in doc["suggestions"])
+
+
+def test_the_probe_draws_from_the_ordinary_vocabulary_or_the_theory() -> None:
+    from tui_interp.engine.suggest import probe_candidates
+
+    charlm = load_model(ROOT / "sample_models" / "charlm-4l", device="cpu")
+    ids, words = probe_candidates(charlm)
+    texts = {charlm.tokenizer.decode([i]) for i in ids.tolist()}
+    assert "\n" not in texts and "[UNK]" not in texts and "a" in texts and "ordinary" in words
+    modadd = load_model(ROOT / "sample_models" / "modadd-grokked", device="cpu")
+    theory = parse_theory('theory "t"\ninput a: int in 0..9\nprompt "{a} 1 ="\nexpect a\n')
+    ids, words = probe_candidates(modadd, theory)
+    assert sorted(modadd.tokenizer.decode([i]) for i in ids.tolist()) == sorted([str(d) for d in range(10)] + ["="])
+    assert "theory" in words

@@ -48,6 +48,10 @@ DtypeOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, nothing else.")]
 
 
+MaxWorkOpt = Annotated[
+    int,
+    typer.Option("--max-work", min=1, help="Refuse to start when evaluating the theory would take more steps than this (estimated first)."),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed for everything drawn at random (sampling, reference sets).")]
 
 

@@ -19,6 +19,7 @@ from tui_interp.cli.common import (
     DtypeChoice,
     DtypeOpt,
     JsonOpt,
+    MaxWorkOpt,
     SeedOpt,
     console,
     drive,
@@ -51,6 +52,7 @@ def compare(
         int | None,
         typer.Option("--claim-sample", min=1, help="Measure claims on a seeded uniform sample of this many inputs (default: all of them)."),
     ] = None,
+    max_work: MaxWorkOpt = 500_000_000,
     labels: Annotated[Path | None, typer.Option("--labels", help="Label file for `claim label` (default: the model's).")] = None,
     record_evidence: Annotated[
         bool,
@@ -71,7 +73,7 @@ def compare(
         lm = load(model, device, dtype)
         store = LabelStore.for_checkpoint(lm.checkpoint, labels)
         events = iter_compare(lm, th, limit=limit, seed=seed, search=search, search_budget=search_budget, search_seconds=search_seconds,
-                              show=show, bos=bos, labels=store, claim_limit=claim_sample)
+                              show=show, bos=bos, labels=store, claim_limit=claim_sample, max_work=max_work)
         result = drive(events, CompareResult, quiet=json)
         recorded = 0
         if record_evidence and result.claims:
@@ -165,6 +167,7 @@ def table(
         int | None,
         typer.Option("--answer-tokens", min=1, help="Tokens per answer for a question's inputs with no answer in a split file.", show_default=False),
     ] = None,
+    max_work: MaxWorkOpt = 500_000_000,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
     json: JsonOpt = False,
@@ -178,7 +181,7 @@ def table(
 
         th = load_theory(theory)
         lm = load(model, device, dtype)
-        events = iter_table(lm, th, limit=limit, seed=seed, answer_tokens=answer_tokens)
+        events = iter_table(lm, th, limit=limit, seed=seed, answer_tokens=answer_tokens, max_work=max_work)
         fmt = TableFormat.jsonl if json else format
         if out is None:
             _write_table(events, th, fmt, sys.stdout)

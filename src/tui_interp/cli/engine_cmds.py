@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tui_interp.cli import app
-from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, user_errors
+from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, SeedOpt, console, emit_json, user_errors
 from tui_interp.cli.model_cmds import BosOpt, ModelArg, load
 
 PromptOpt = Annotated[str | None, typer.Option("--prompt", "-p", help="Text to run.")]
@@ -202,36 +202,36 @@ def lens(
 def suggest(
     model: ModelArg,
     theory: Annotated[Path | None, typer.Option("--theory", help="Measure on this theory's prompts (and suggest 'attends to <input>').")] = None,
-    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Only suggestions scoring at least this.")] = 0.5,
+    min_score: Annotated[
+        float | None,
+        typer.Option("--min-score", min=0.0, max=1.0, help="Suggest every pattern scoring at least this (default: 0.5; 0.4 for induction heads)."),
+    ] = None,
     accept: Annotated[bool, typer.Option("--accept", help="Write the best suggestion of each unlabelled head to the label file.")] = False,
     labels: Annotated[Path | None, typer.Option("--labels", help="Label file (default: the model's).")] = None,
+    seed: SeedOpt = 0,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
     json: JsonOpt = False,
 ) -> None:
-    """Suggest labels for attention heads by matching their patterns to known ones."""
+    """Suggest labels for attention heads by matching their patterns to known ones (--json: every head's score for every pattern)."""
     with user_errors():
-        from tui_interp.engine.suggest import suggest_head_labels
+        from tui_interp.engine.suggest import accept_suggestions, head_pattern_scores, suggest_head_labels
         from tui_interp.engine.tokens import model_json
         from tui_interp.labels import LabelStore
         from tui_interp.theory import load_theory
 
         th = load_theory(theory) if theory is not None else None
         lm = load(model, device, dtype)
-        found = suggest_head_labels(lm, th, min_score=min_score)
+        scores = head_pattern_scores(lm, th, seed=seed)
+        found = suggest_head_labels(lm, th, min_score=min_score, scores=scores)
         written: list[str] = []
         if accept:
-            store = LabelStore.for_checkpoint(lm.checkpoint, labels)
-            snapshot = store.read()
             command = f"tui-interp suggest {model}" + (f" --theory {theory}" if theory else "")
-            for s in found:  # best first: each head gets its best suggestion
-                if s.component in written or snapshot.get(s.component) is not None:
-                    continue
-                store.add(s.component, s.name, tags=["suggested"], evidence=[s.evidence(command)])
-                written.append(s.component)
+            written = accept_suggestions(found, LabelStore.for_checkpoint(lm.checkpoint, labels), command=command)
         doc = {
             "model": model_json(lm),
-            "suggestions": [{"component": s.component, "name": s.name, "score": s.score, "metric": s.metric, "inputs": s.inputs} for s in found],
+            "suggestions": [s.to_json() for s in found],
+            "scores": [s.to_json() for s in scores],
             "accepted": written,
         }
     if json:
@@ -243,5 +243,7 @@ def suggest(
     for s in found:
         table.add_row(s.component, escape(s.name), f"{s.score:.2f}", escape(s.metric))
     console.print(table if found else "no head matches a known pattern above the threshold")
+    if found:
+        console.print(escape(f"measured on {found[0].inputs}"), style="dim")
     if written:
         console.print(f"labelled {', '.join(written)}")

@@ -41,6 +41,7 @@ from tui_interp.theory import Assignment, Evaluation, Theory, format_input, to_j
 from tui_interp.theory.limits import DEFAULT_ENUMERATION_LIMIT
 
 SEARCH_SECONDS = 30.0  # default time budget of the counterexample search
+MAX_WORK = 500_000_000  # default bound on theory-evaluation steps for one run (about 10 minutes of Python)
 PREPARE_CHUNK = 4096  # inputs evaluated and tokenised between two progress events
 
 __all__ = ["Cancelled", "CompareResult", "Outcome", "Progress", "SliceResult", "compare", "iter_compare"]
@@ -91,6 +92,7 @@ class CompareResult:
     claims: list[ClaimResult] = field(default_factory=list)
     claim_inputs: str = ""  # what the claims were measured on
     hints: list[str] = field(default_factory=list)
+    work: str = ""  # the estimated theory-evaluation work and its limit, in words
 
     @property
     def failed_claims(self) -> int:
@@ -126,6 +128,7 @@ class CompareResult:
             "claims": [c.to_json() for c in self.claims],
             "claim_inputs": self.claim_inputs,
             "hints": self.hints,
+            "work": self.work,
             "seconds": self.seconds,
         }
 
@@ -234,12 +237,14 @@ def iter_compare(
     labels: Any = None,
     claims: bool = True,
     claim_limit: int | None = None,
+    max_work: int = MAX_WORK,
 ) -> Iterator[Progress | CompareResult]:
     """Yield Progress events, then the CompareResult. Raises Cancelled when cancel() turns true.
 
     show: how many counterexamples will be shown (None: all); the search is skipped when the
     selection's failures already outnumber it. claim_limit: measure claims on a seeded uniform
-    sample of this many inputs instead of all of them."""
+    sample of this many inputs instead of all of them. max_work: refuse to start when evaluating
+    the theory on the inputs (and the search's) would take more steps than this."""
     t0 = time.perf_counter()
     if theory.is_question:
         raise InputError(
@@ -252,6 +257,8 @@ def iter_compare(
     inputs = list(selection.inputs)
     if not inputs:
         raise InputError(f"theory {theory.name!r}: the domain is empty (check the `where` filter)")
+    budget = search_budget if search_budget is not None else max(1000, len(inputs) // 4)
+    work = check_work(theory, len(inputs) + (0 if selection.enumerated or not search else budget), max_work)
     found_by = ["sample"] * len(inputs)
     if theory.splits and not selection.enumerated:
         seen = {_key(x) for x in inputs}
@@ -293,7 +300,6 @@ def iter_compare(
     elif show is not None and n_fail >= show:
         note = f"no search: the sample already has {n_fail:,} counterexamples, more than the {show} shown"
     else:
-        budget = search_budget if search_budget is not None else max(1000, len(counted) // 4)
         seen = {_key(o.input) for o in outcomes}
         stopped = "its budget"
         for progress, batch_found, batch_tried, why in _search(lm, theory, outcomes, seen, budget, search_seconds, seed, bos, cancel, t0):
@@ -333,9 +339,25 @@ def iter_compare(
         claims=claim_results,
         claim_inputs=claim_words,
         hints=_hints(lm, theory, items, outcomes),
+        work=work,
     )
     yield Progress("done", len(counted), len(counted), n_agree, n_fail, result.seconds)
     yield result
+
+
+def check_work(theory: Theory, n_inputs: int, max_work: int) -> str:
+    """Refuse (InputError naming the costliest expression) when evaluating the theory on
+    `n_inputs` inputs would take more than `max_work` steps; else the estimate in words."""
+    cost = theory.cost_estimate()
+    total = cost.steps_per_input * n_inputs
+    if total > max_work:
+        where = f"{theory.path}:" if theory.path else ""
+        raise InputError(
+            f"{where}{cost.span.line}:{cost.span.col}: evaluating the theory on {n_inputs:,} inputs would take about {total:,} steps "
+            f"(`{cost.expression}` costs up to {cost.steps_per_input:,} per input); the limit is {max_work:,}: "
+            "check fewer inputs (--limit) or raise the limit (--max-work)"
+        )
+    return f"theory evaluation: about {total:,} steps for {n_inputs:,} inputs (limit {max_work:,})"
 
 
 def _slices(theory: Theory, outcomes: Sequence[Outcome]) -> list[SliceResult]:

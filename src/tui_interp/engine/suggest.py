@@ -14,11 +14,13 @@ the probe. `head_scores` gives the first two for every head; `suggest_head_label
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from tui_interp.components import parse_component
 from tui_interp.errors import InputError
 from tui_interp.model.loader import LoadedModel
 from tui_interp.model.transformer import Transformer
@@ -105,14 +107,30 @@ def head_scores(model: Transformer, tokens: torch.Tensor, half: int, *, probe: s
     return HeadScores(torch.stack(prev), torch.stack(ind), probe)
 
 
-def probe_candidates(lm: LoadedModel) -> torch.Tensor | None:
-    """Token ids the probe draws from: every id but special tokens and BOS (None: all ids)."""
-    if lm.tokenizer is None:
-        return None
+def probe_candidates(lm: LoadedModel, theory: Theory | None = None, *, seed: int = 0) -> tuple[torch.Tensor | None, str]:
+    """Token ids the probe draws from, and what they are in words: the tokens of the theory's
+    prompts when a theory is given (and they are at least 4), else the tokenizer's ordinary
+    vocabulary: tokens that decode to printable text on their own (no special tokens, no BOS,
+    no byte fragments, no control characters). None (every id) without a tokenizer."""
+    tok = lm.tokenizer
+    if tok is None:
+        return None, "every token id"
     bos = lm.config.bos_token_id
-    specials = {lm.tokenizer.token_to_id(t) for t in SPECIAL_TOKENS}
-    ids = [i for i in range(lm.config.vocab_size) if i not in specials and i != bos]
-    return torch.tensor(ids) if len(ids) >= 4 else None
+    specials = {tok.token_to_id(t) for t in SPECIAL_TOKENS} | {bos}
+    if theory is not None:
+        prompts = [theory.render_prompt(x) for x in theory.domain.sample(THEORY_PROMPTS, seed=seed)]
+        seen = sorted({i for ids in tok.encode_batch(prompts, bos=False) for i in ids} - specials)
+        if len(seen) >= 4:
+            return torch.tensor(seen), f"the {len(seen)} tokens of the theory's prompts"
+    vocab = min(lm.config.vocab_size, tok.vocab_size)
+    ordinary = [i for i in range(vocab) if i not in specials and _ordinary(tok.decode([i]))]
+    if len(ordinary) < 4:
+        return None, "every token id"
+    return torch.tensor(ordinary), f"the {len(ordinary)} ordinary tokens of the vocabulary"
+
+
+def _ordinary(text: str) -> bool:
+    return bool(text.strip()) and text.isprintable() and "\ufffd" not in text
 
 
 def probe_bos(lm: LoadedModel) -> int | None:
@@ -120,10 +138,21 @@ def probe_bos(lm: LoadedModel) -> int | None:
     return bos if bos is not None and bos < lm.config.vocab_size else None
 
 
-def standard_head_scores(lm: LoadedModel) -> HeadScores:
-    """Previous-token and induction scores of every head on the model's standard probe."""
-    probe, half, words = probe_for(lm.model, bos=probe_bos(lm), candidates=probe_candidates(lm))
-    return head_scores(lm.model, probe.to(lm.device), half, probe=words)
+def standard_probe(lm: LoadedModel, theory: Theory | None = None) -> tuple[torch.Tensor, int, str]:
+    """The repeated-token probe for this model ([n, pos] on its device), the run length, in words."""
+    candidates, source = probe_candidates(lm, theory)
+    probe, half, words = probe_for(lm.model, bos=probe_bos(lm), candidates=candidates)
+    return probe.to(lm.device), half, f"{words}, drawn from {source}"
+
+
+def standard_head_scores(lm: LoadedModel, theory: Theory | None = None) -> HeadScores:
+    """Previous-token and induction scores of every head on the standard probe (drawn from the
+    theory's prompt tokens when a theory is given)."""
+    probe, half, words = standard_probe(lm, theory)
+    return head_scores(lm.model, probe, half, probe=words)
+
+
+PATTERN_THRESHOLDS = {"induction head": INDUCTION_MIN_SCORE}  # every other pattern: MIN_SCORE
 
 
 @dataclass(frozen=True)
@@ -137,19 +166,19 @@ class Suggestion:
     def evidence(self, command: str) -> dict[str, Any]:
         return {"kind": "attention", "metric": self.metric, "value": round(self.score, 4), "probe": self.inputs, "command": command}
 
+    def to_json(self) -> dict[str, Any]:
+        return {"component": self.component, "name": self.name, "score": self.score, "metric": self.metric, "inputs": self.inputs}
+
 
 @torch.inference_mode()
-def suggest_head_labels(lm: LoadedModel, theory: Theory | None = None, *, seed: int = 0, min_score: float = MIN_SCORE) -> list[Suggestion]:
-    """Every (head, pattern) whose score passes its threshold, best first."""
+def head_pattern_scores(lm: LoadedModel, theory: Theory | None = None, *, seed: int = 0) -> list[Suggestion]:
+    """Every head's score for every pattern, in forward order (unfiltered)."""
     model, cfg = lm.model, lm.config
-    bos = probe_bos(lm)
-    candidates = probe_candidates(lm)
     out: list[Suggestion] = []
     probe: torch.Tensor | None = None
     probe_words = ""
-    if (cfg.n_ctx - (1 if bos is not None else 0)) // 2 >= 2:  # room for a run of 2 tokens, twice
-        probe, half, probe_words = probe_for(model, bos=bos, candidates=candidates)
-        probe = probe.to(lm.device)
+    if (cfg.n_ctx - (1 if probe_bos(lm) is not None else 0)) // 2 >= 2:  # room for a run of 2 tokens, twice
+        probe, half, probe_words = standard_probe(lm, theory)
         scores = head_scores(model, probe, half, probe=probe_words)
         for l in range(cfg.n_layers):
             for h in range(cfg.n_heads):
@@ -172,7 +201,16 @@ def suggest_head_labels(lm: LoadedModel, theory: Theory | None = None, *, seed: 
             for name, mask in variables.items():
                 mass = float((p[:, h, -1] * mask).sum(-1).mean())
                 out.append(Suggestion(c, f"attends to {name}", mass, f"mean attention from the last position to input {name}", words))
-    kept = [s for s in out if s.score >= (INDUCTION_MIN_SCORE if s.name == "induction head" else min_score)]
+    return sorted(out, key=lambda s: (parse_component(s.component), s.name))
+
+
+def suggest_head_labels(
+    lm: LoadedModel, theory: Theory | None = None, *, seed: int = 0, min_score: float | None = None, scores: list[Suggestion] | None = None
+) -> list[Suggestion]:
+    """Every (head, pattern) whose score passes its threshold, best first. `min_score` replaces
+    every pattern's default threshold (MIN_SCORE; INDUCTION_MIN_SCORE for induction heads)."""
+    found = scores if scores is not None else head_pattern_scores(lm, theory, seed=seed)
+    kept = [s for s in found if s.score >= (min_score if min_score is not None else PATTERN_THRESHOLDS.get(s.name, MIN_SCORE))]
     return sorted(kept, key=lambda s: (-s.score, s.component))
 
 
@@ -205,3 +243,16 @@ def _patterns_on(lm: LoadedModel, theory: Theory | None, probe: torch.Tensor | N
     _, cache = model.run_with_cache(tokens, "blocks.*.attn.hook_pattern")
     patterns = [cache[f"blocks.{l}.attn.hook_pattern"].float() for l in range(model.cfg.n_layers)]
     return patterns, words, variables
+
+
+def accept_suggestions(found: Sequence[Suggestion], store: Any, *, command: str) -> list[str]:
+    """Label each head that has no label with its best suggestion (tagged `suggested`, the score
+    as evidence). `found` is best first. Returns the heads labelled."""
+    snapshot = store.read()
+    written: list[str] = []
+    for s in found:
+        if s.component in written or snapshot.get(s.component) is not None:
+            continue
+        store.add(s.component, s.name, tags=["suggested"], evidence=[s.evidence(command)])
+        written.append(s.component)
+    return written

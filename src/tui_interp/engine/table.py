@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui_interp.engine.answers import Cancelled, generate
-from tui_interp.engine.compare import PREPARE_CHUNK, Progress
+from tui_interp.engine.compare import MAX_WORK, PREPARE_CHUNK, Progress, check_work
 from tui_interp.errors import InputError
 from tui_interp.model.loader import LoadedModel
 from tui_interp.theory import Assignment, Theory, to_json
@@ -111,6 +111,7 @@ def iter_table(
     answer_tokens: int | None = None,
     inputs: Sequence[Assignment] | None = None,
     cancel: Callable[[], bool] = lambda: False,
+    max_work: int = MAX_WORK,
 ) -> Iterator[TableInfo | Progress | list[TableRow]]:
     """Yield a TableInfo, then progress events and chunks of rows, in input order.
 
@@ -126,6 +127,7 @@ def iter_table(
         chosen, enumerated, words = list(inputs), False, f"{len(inputs):,} given inputs"
     if not chosen:
         raise InputError(f"theory {theory.name!r}: the domain is empty (check the `where` filter)")
+    check_work(theory, len(chosen), max_work)
     fallback, rule = _answer_rule(lm, theory, answer_tokens)
     yield TableInfo(len(chosen), enumerated, words, rule)
     tok = lm.need_tokenizer()

@@ -12,7 +12,6 @@ from tui_interp.fileio import regular_file
 from tui_interp.model.loader import LoadedModel
 from tui_interp.model.tokenizer import display_text, parse_token_ids
 
-
 MAX_PROMPTS_BYTES = 64 * 2**20
 MAX_PROMPTS = 100_000
 

@@ -116,6 +116,12 @@ class Task(ABC):
         """(file name, text) of the task's theory file, or None when it has none."""
         return None
 
+    def train_rows(self, data: TaskData) -> list[dict[str, Any]] | None:
+        """The train split as rows of the theory's inputs with their `answer` (the text the model
+        was trained to output), for a split file (`split train from "train.jsonl"`); None when
+        the task has no theory."""
+        return None
+
     def frozen_zero(self) -> Callable[[str], bool] | None:
         """Parameters (by name) that are set to zero and never trained, or None."""
         return None

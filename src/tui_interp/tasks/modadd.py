@@ -9,7 +9,7 @@ to the held-out ones (grokking); without weight decay it stays a lookup table.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -103,6 +103,10 @@ class ModularAddition(Task):
                 f"{len(train_idx):,} ({self.train_frac:.0%}) train, {len(test_idx):,} held out"
             ),
         )
+
+    def train_rows(self, data: TaskData) -> list[dict[str, Any]]:
+        tokens = data.train.tokens  # [n, 3]: a, b, "="
+        return [{"a": a, "b": b, "answer": str((a + b) % self.p)} for a, b in tokens[:, :2].tolist()]
 
     def theory(self) -> tuple[str, str]:
         top = self.p - 1

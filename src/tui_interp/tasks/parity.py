@@ -12,7 +12,7 @@ generalise-or-memorise pair besides modular addition is sorting.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -103,6 +103,10 @@ class Parity(Task):
                 f"{len(train_idx):,} ({self.train_frac:.0%}) train, {len(test_idx):,} held out"
             ),
         )
+
+    def train_rows(self, data: TaskData) -> list[dict[str, Any]]:
+        bits = data.train.tokens[:, : self.n_bits]  # [n, n_bits]
+        return [{"s": "".join(map(str, row)), "answer": str(sum(row) % 2)} for row in bits.tolist()]
 
     def theory(self) -> tuple[str, str]:
         n = self.n_bits

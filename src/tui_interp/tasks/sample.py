@@ -27,6 +27,8 @@ from tui_interp.tasks.card import model_card
 from tui_interp.tasks.trainer import TrainConfig, TrainResult
 
 PREV_TOKEN_METRIC = "mean attention to the previous token"
+TRAIN_FILE = "train.jsonl"
+TRAIN_SPLIT = f'split train from "{TRAIN_FILE}"    # the examples it was trained on, with their answers\n'
 INDUCTION_METRIC = "mean attention to the token after the earlier occurrence of the current token"
 
 
@@ -71,8 +73,14 @@ def write_sample_model(task: Task, result: TrainResult, out: Path, *, command: s
         extra_fields=task.card_fields(),
     )
     files = {"README.md": model_card(result, **card_args)}
+    rows = task.train_rows(result.data) if theory else None
     if theory:
         files[theory[0]] = theory[1]
+        if rows:
+            files[TRAIN_FILE] = "".join(json.dumps(r) + "\n" for r in rows)
+            files[theory[0]] = theory[1] + TRAIN_SPLIT
+            name_q = theory[0].rsplit(".", 1)[0] + ".question"
+            files[name_q] = question(theory[1], task.name)
     save_checkpoint(result.model, out, tokenizer_json=task.tokenizer_json(), model_type=task.model_type, dtype=torch_dtype,
                     files=files, overwrite=force)
     ckpt = open_checkpoint(out)
@@ -107,6 +115,18 @@ def write_sample_model(task: Task, result: TrainResult, out: Path, *, command: s
         "labels": [f"{lab.component}: {lab.name}" for lab in labels],
         "command": command,
     }
+
+
+def question(theory_text: str, task: str) -> str:
+    """The task's theory as a question: its inputs and prompt, no `expect`, and the train split
+    with its answers. What `recover` and `audit` read."""
+    lines = [
+        f"# What does the model answer? A question about the {task} model: no `expect`;",
+        "# `tui-interp recover` proposes one, `tui-interp audit` reads only the train answers.",
+        f'theory "{task} (question)"',
+    ]
+    lines += [line for line in theory_text.splitlines() if line.startswith(("input ", "where ", "prompt "))]
+    return "\n".join(lines) + "\n" + TRAIN_SPLIT
 
 
 def head_labels(scores: HeadScores, *, command: str) -> tuple[Label, ...]:

@@ -9,7 +9,7 @@ hundred lists without weight decay it memorises them and fails on new ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -115,6 +115,10 @@ class Sorting(Task):
             ),
             train_eval=train.take(slice(0, TRAIN_EVAL)) if n_train > TRAIN_EVAL else None,
         )
+
+    def train_rows(self, data: TaskData) -> list[dict[str, Any]]:
+        xs = data.train.tokens[:, : self.length]  # [n, length]: the lists
+        return [{"xs": row, "answer": " ".join(map(str, sorted(row)))} for row in xs.tolist()]
 
     def theory(self) -> tuple[str, str]:
         text = (
