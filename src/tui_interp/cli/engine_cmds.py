@@ -80,7 +80,7 @@ def ablate(
     target: TargetOpt = None,
     other: OtherOpt = None,
     top_k: TopKOpt = 5,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the random reference batch and resampling.")] = 0,
+    seed: SeedOpt = 0,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
@@ -126,10 +126,12 @@ def patch(
     """Activation patching: how much of the clean behaviour each component restores in the corrupted run."""
     with user_errors():
         from tui_interp.engine.patching import patch_prompts
+        from tui_interp.engine.tokens import encode_prompt
 
         lm = load(model, device, dtype)
-        tok = lm.need_tokenizer()
-        report = patch_prompts(lm, tok.encode(clean, bos=bos), tok.encode(corrupt, bos=bos), target=target, other=other,
+        clean_ids, _ = encode_prompt(lm, clean, None, bos)
+        corrupt_ids, _ = encode_prompt(lm, corrupt, None, bos)
+        report = patch_prompts(lm, clean_ids, corrupt_ids, target=target, other=other,
                                components=components, per_position=per_position)
         result = report.result
         doc = report.to_json()

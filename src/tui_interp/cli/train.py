@@ -56,7 +56,7 @@ def _parse_options(items: list[str]) -> dict[str, Any]:
 def train_cmd(
     task: Annotated[TaskChoice, typer.Argument(help="What to train: modadd, parity, sorting, induction or charlm.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", help="Directory to write the model to (HuggingFace layout).", show_default=False)],
-    seed: Annotated[int, typer.Option("--seed", help="Seed for the split, the initial weights and the batch order.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed for the split, the initial weights and the batch order.")] = 0,
     steps: Annotated[int | None, typer.Option("--steps", help="Optimiser steps (default: the task's).", show_default=False)] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="AdamW learning rate (default: the task's).", show_default=False)] = None,
     weight_decay: Annotated[
