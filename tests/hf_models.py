@@ -25,7 +25,31 @@ FAMILIES: dict[str, tuple[str, str, dict[str, Any]]] = {
                                                       intermediate_size=48, max_position_embeddings=N_CTX, tie_word_embeddings=True)),
     "gpt_neox": ("GPTNeoXConfig", "GPTNeoXForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, hidden_size=32, intermediate_size=48,
                                                              max_position_embeddings=N_CTX, rotary_pct=0.5, hidden_act="gelu")),
+    # head_dim independent of hidden_size / heads, multi-query attention
+    "gemma": ("GemmaConfig", "GemmaForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=1, hidden_size=32,
+                                                      head_dim=12, intermediate_size=48, max_position_embeddings=N_CTX, pad_token_id=0)),
+    # soft-capping that bites (larger weights, small caps), alternating sliding windows of 5, query_pre_attn_scalar != head_dim
+    "gemma2": ("Gemma2Config", "Gemma2ForCausalLM", dict(num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                                                         head_dim=8, intermediate_size=48, max_position_embeddings=N_CTX, sliding_window=5,
+                                                         query_pre_attn_scalar=12, attn_logit_softcapping=2.0, final_logit_softcapping=3.0,
+                                                         initializer_range=0.2, pad_token_id=0)),
+    # q/k norms, a local rope base for sliding layers and a scaled global rope, a 1:1 local:global pattern
+    "gemma3_text": ("Gemma3TextConfig", "Gemma3ForCausalLM", dict(
+        num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2, hidden_size=32, head_dim=8, intermediate_size=48,
+        max_position_embeddings=N_CTX, sliding_window=4, layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+        rope_parameters={"full_attention": {"rope_type": "linear", "factor": 2.0, "rope_theta": 50000.0},
+                         "sliding_attention": {"rope_type": "default", "rope_theta": 500.0}},
+        query_pre_attn_scalar=16, final_logit_softcapping=5.0, initializer_range=0.1, pad_token_id=0)),
+    "qwen3": ("Qwen3Config", "Qwen3ForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                                                      head_dim=16, intermediate_size=48, max_position_embeddings=N_CTX)),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                                                   intermediate_size=48, max_position_embeddings=N_CTX, original_max_position_embeddings=N_CTX,
+                                                   pad_token_id=0)),
+    "olmo2": ("Olmo2Config", "Olmo2ForCausalLM", dict(num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, hidden_size=32,
+                                                      intermediate_size=48, max_position_embeddings=N_CTX, pad_token_id=0)),
 }
+FIRST_FAMILIES = ("gpt2", "llama", "mistral", "qwen2", "gpt_neox")
+NEW_FAMILIES = ("gemma", "gemma2", "gemma3_text", "qwen3", "phi3", "olmo2")
 
 
 def build_hf_model(family: str, out: Path, *, seed: int = 0, **overrides: Any) -> Any:
@@ -46,6 +70,40 @@ def build_hf_model(family: str, out: Path, *, seed: int = 0, **overrides: Any) -
                 p.add_(torch.randn_like(p) * 0.1)
     model.save_pretrained(out, safe_serialization=True)
     return model
+
+
+PARITY = dict(atol=1e-4, rtol=0)
+
+
+def compare(hf: Any, ours_dir: Path, *, lengths: tuple[int, ...] = (1, 5, 17)) -> float:
+    """Our logits, every residual stream and every attention pattern against transformers' (eager,
+    float32) on random tokens of each length (in this order: HF's dynamic rope remembers the
+    longest length it saw). Returns the largest difference seen."""
+    from tui_interp.model import load_model
+
+    lm = load_model(ours_dir, device="cpu", dtype="float32")
+    n = lm.config.n_layers
+    g = torch.Generator().manual_seed(1)
+    worst = 0.0
+
+    def check(a: torch.Tensor, b: torch.Tensor) -> None:
+        nonlocal worst
+        torch.testing.assert_close(a, b, **PARITY)
+        worst = max(worst, float((a - b).abs().max()))
+
+    for length in lengths:
+        tokens = torch.randint(0, VOCAB, (2, length), generator=g)
+        with torch.no_grad():
+            out = hf(tokens, output_hidden_states=True, output_attentions=True)
+        logits, cache = lm.model.run_with_cache(tokens)
+        check(logits, out.logits)
+        for l in range(n):
+            check(cache[f"blocks.{l}.hook_resid_pre"], out.hidden_states[l])
+            check(cache[f"blocks.{l}.attn.hook_pattern"], out.attentions[l])
+        check(cache["ln_final.hook_normalized"], out.hidden_states[n])
+        # the fused path (no pattern hooks) gives the same logits as the eager one
+        check(lm.model(tokens), logits)
+    return worst
 
 
 def load_hf(out: Path) -> Any:

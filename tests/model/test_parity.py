@@ -7,30 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hf_models import FAMILIES, VOCAB, build_hf_model, load_hf, rewrite_config
+from hf_models import FAMILIES, build_hf_model, compare, load_hf, rewrite_config
 from safetensors.torch import load_file, save_file
 
 from tui_interp.model import load_model, open_checkpoint
 
 TOL = dict(atol=1e-4, rtol=0)
-
-
-def compare(hf, ours_dir: Path, *, lengths=(1, 5, 17)) -> None:
-    lm = load_model(ours_dir, device="cpu", dtype="float32")
-    n = lm.config.n_layers
-    g = torch.Generator().manual_seed(1)
-    for length in lengths:
-        tokens = torch.randint(0, VOCAB, (2, length), generator=g)
-        with torch.no_grad():
-            out = hf(tokens, output_hidden_states=True, output_attentions=True)
-        logits, cache = lm.model.run_with_cache(tokens)
-        torch.testing.assert_close(logits, out.logits, **TOL)
-        for l in range(n):
-            torch.testing.assert_close(cache[f"blocks.{l}.hook_resid_pre"], out.hidden_states[l], **TOL)
-            torch.testing.assert_close(cache[f"blocks.{l}.attn.hook_pattern"], out.attentions[l], **TOL)
-        torch.testing.assert_close(cache["ln_final.hook_normalized"], out.hidden_states[n], **TOL)
-        # the fused path (no pattern hooks) gives the same logits as the eager one
-        torch.testing.assert_close(lm.model(tokens), logits, **TOL)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
