@@ -61,10 +61,11 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app` (or an `add_typer` group) on import.
-    from tui_interp.cli import compare_cmd, engine_cmds, model_cmds, train  # noqa: F401
+    from tui_interp.cli import audit_cmd, compare_cmd, engine_cmds, model_cmds, train  # noqa: F401
     from tui_interp.cli.label import label_app
 
     app.add_typer(label_app, name="label")
+    import tui_interp.cli.generate_cmd  # noqa: F401
     from tui_interp.cli import open_cmd  # noqa: F401
 
 

@@ -140,7 +140,7 @@ class TransformerLensAPI:
         if batch.shape[0] != 1:
             raise InputError("generate: one prompt at a time")
         hooks = list(fwd_hooks)
-        new = generate_ids(
+        new, _ = generate_ids(
             self.model, batch[0].tolist(), max_new_tokens=max_new_tokens, temperature=temperature, seed=seed,
             eos=self.model.cfg.eos_token_id if stop_at_eos else None, step_hooks=lambda past, n: hooks,
         )
