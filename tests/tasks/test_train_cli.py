@@ -10,8 +10,10 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from tui_interp.cli import app
+from tui_interp.engine.compare import compare
 from tui_interp.model import load_model, open_checkpoint
 from tui_interp.tasks.card import parse_front_matter
+from tui_interp.theory import load_theory
 
 runner = CliRunner()
 
@@ -27,7 +29,8 @@ def test_train_writes_a_loadable_checkpoint_with_card_and_theory(tmp_path: Path)
     doc = _train(out, "--seed", "2", "--train-frac", "0.5")
     assert doc["task"] == "modadd" and doc["steps"] == 3 and doc["stopped"] == "steps"
     assert sorted(p.name for p in out.iterdir()) == doc["files"] == [
-        "README.md", "config.json", "modadd.theory", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+        "README.md", "config.json", "modadd.question", "modadd.theory", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+        "train.jsonl"]
     assert doc["fingerprint"] == open_checkpoint(out).fingerprint
     lm = load_model(out, device="cpu")
     assert lm.config.n_layers == 1 and lm.config.d_model == 128 and lm.config.architecture == "gpt2"
@@ -41,7 +44,23 @@ def test_train_writes_a_loadable_checkpoint_with_card_and_theory(tmp_path: Path)
     assert "--eval-every 100" in doc["command"]  # it decides where an early stop lands
     assert "6,384 (50%) train" in card  # the split is described
     theory = (out / "modadd.theory").read_text()
-    assert 'prompt "{a} {b} ="' in theory and "expect (a + b) % 113" in theory
+    assert 'prompt "{a} {b} ="' in theory and "expect (a + b) % 113" in theory and 'split train from "train.jsonl"' in theory
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    assert len(rows) == 6384 and all(r["answer"] == str((r["a"] + r["b"]) % 113) for r in rows)
+    question = load_theory(out / "modadd.question")
+    assert question.is_question and question.splits[0].size == 6384
+    compared = compare(lm, load_theory(out / "modadd.theory"), search=False)  # the written theory runs as written
+    assert {s.name for s in compared.slices} >= {"train", "not train"}
+
+
+def test_train_other_operations_and_the_llama_family(tmp_path: Path) -> None:
+    doc = _train(tmp_path / "mul", "--task-option", "p=11", "--task-option", "op=mul", "--task-option", "arch=llama")
+    lm = load_model(tmp_path / "mul", device="cpu")
+    assert lm.config.architecture == "llama" and doc["fingerprint"] == lm.checkpoint.fingerprint
+    theory = load_theory(tmp_path / "mul" / "modadd.theory")
+    assert "expect (a * b) % 11" in theory.source
+    rows = [json.loads(line) for line in (tmp_path / "mul" / "train.jsonl").read_text().splitlines()]
+    assert all(r["answer"] == str(r["a"] * r["b"] % 11) for r in rows)
 
 
 SMALL = ("--task-option", "p=11")  # 121 pairs: the same code path in a fraction of the time

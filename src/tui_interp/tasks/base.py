@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 
 from tui_interp.errors import InputError
-from tui_interp.model.config import ModelConfig
+from tui_interp.model.config import ModelConfig, RopeConfig
 
 IGNORE = -100  # target at positions that carry no loss (torch cross_entropy's ignore_index)
 
@@ -137,6 +137,27 @@ class Task(ABC):
     def card_fields(self) -> dict[str, Any]:
         """Extra front-matter fields for the model card (e.g. what the corpus was)."""
         return {}
+
+    @property
+    def arch(self) -> str:
+        """The architecture family the model is built and saved as: the task's own, or the
+        `arch` option (gpt2 or llama), so one task can train both families."""
+        arch = str(self.option("arch", self.model_type))
+        if arch not in ("gpt2", "llama"):
+            raise InputError(f"task option arch={arch!r}: choose gpt2 or llama")
+        return arch
+
+    def config(self) -> ModelConfig:
+        """The model config to train: `model_config()` in the `arch` family (a Llama variant of
+        a GPT-2 config keeps the sizes and uses RMSNorm, rotary positions and a gated SiLU MLP)."""
+        cfg = self.model_config()
+        if self.arch == cfg.architecture:
+            return cfg
+        if self.arch == "llama":
+            return cfg.replace(architecture="llama", norm="rmsnorm", norm_bias=False, positional="rotary",
+                               rope=RopeConfig(theta=10000.0, rotary_dim=cfg.d_head), act_fn="silu", gated_mlp=True,
+                               qkv_bias=False, attn_out_bias=False, mlp_bias=False)
+        raise InputError(f"task {self.name} cannot be trained as {self.arch}")
 
     def option(self, key: str, default: Any) -> Any:
         value = self.options.get(key)

@@ -92,7 +92,7 @@ def model_card(
         "n_params": n_params,
         "size_bytes": size_bytes,
         "weights_dtype": weights_dtype,
-        "model_type": task.model_type,
+        "model_type": task.arch,
         **(extra_fields or {}),
     }
     arch = (
@@ -128,7 +128,7 @@ def model_card(
         "",
         "## Model",
         "",
-        f"HuggingFace `{task.model_type}` ({arch}); {n_params:,} parameters, stored as {weights_dtype} "
+        f"HuggingFace `{task.arch}` ({arch}); {n_params:,} parameters, stored as {weights_dtype} "
         f"({_size(size_bytes)}). Loads in `tui-interp` and in `transformers` "
         "(`AutoModelForCausalLM.from_pretrained`).",
         "",

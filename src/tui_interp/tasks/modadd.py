@@ -20,6 +20,7 @@ from tui_interp.tasks.vocab import word_level_tokenizer
 
 DEFAULT_P = 113
 DEFAULT_TRAIN_FRAC = 0.3
+OPS = {"add": "+", "sub": "-", "mul": "*"}
 
 
 @dataclass
@@ -44,6 +45,18 @@ class ModularAddition(Task):
         if p < 2:
             raise InputError(f"modulus p must be at least 2, got {p}")
         return p
+
+    @property
+    def op(self) -> str:
+        """The operation: add (a + b), sub (a - b) or mul (a * b), all mod p."""
+        op = str(self.option("op", "add"))
+        if op not in OPS:
+            raise InputError(f"task option op={op!r}: choose {', '.join(OPS)}")
+        return op
+
+    def apply(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """(a op b) mod p."""
+        return {"add": a + b, "sub": a - b, "mul": a * b}[self.op] % self.p
 
     @property
     def train_frac(self) -> float:
@@ -87,7 +100,7 @@ class ModularAddition(Task):
         eq = torch.full_like(a, self.p)
         tokens = torch.stack([a, b, eq], dim=1)  # [n, 3]
         targets = torch.full_like(tokens, IGNORE)
-        targets[:, 2] = (a + b) % self.p
+        targets[:, 2] = self.apply(a, b)
         return Split(tokens, targets)
 
     def data(self, seed: int) -> TaskData:
@@ -106,25 +119,30 @@ class ModularAddition(Task):
 
     def train_rows(self, data: TaskData) -> list[dict[str, Any]]:
         tokens = data.train.tokens  # [n, 3]: a, b, "="
-        return [{"a": a, "b": b, "answer": str((a + b) % self.p)} for a, b in tokens[:, :2].tolist()]
+        answers = self.apply(tokens[:, 0], tokens[:, 1]).tolist()
+        return [{"a": a, "b": b, "answer": str(c)} for (a, b), c in zip(tokens[:, :2].tolist(), answers, strict=True)]
 
     def theory(self) -> tuple[str, str]:
-        top = self.p - 1
+        top, sign = self.p - 1, OPS[self.op]
+        name = {"add": "modular addition", "sub": "modular subtraction", "mul": "modular multiplication"}[self.op]
+        wraps = {"add": f"a + b >= {self.p}    # the sum wraps around", "sub": "a < b    # the difference wraps around",
+                 "mul": f"a * b >= {self.p}    # the product wraps around"}[self.op]
         text = (
-            '# Modular addition: after "a b =" the model should say (a + b) mod '
+            f'# {name[0].upper() + name[1:]}: after "a b =" the model should say (a {sign} b) mod '
             f"{self.p}.\n"
-            'theory "modular addition"\n'
+            f'theory "{name}"\n'
             f"input a: int in 0..{top}\n"
             f"input b: int in 0..{top}\n"
             'prompt "{a} {b} ="\n'
-            f"expect (a + b) % {self.p}\n"
-            f"slice a + b >= {self.p}    # the sum wraps around\n"
+            f"expect (a {sign} b) % {self.p}\n"
+            f"slice {wraps}\n"
         )
         return "modadd.theory", text
 
     def describe(self) -> str:
         return (
-            f"Modular addition mod {self.p}. The prompt is three tokens, `a b =`, with a and b "
-            f"in 0..{self.p - 1}; the answer is the next token, `(a + b) % {self.p}`. The loss "
+            f"Modular {dict(add='addition', sub='subtraction', mul='multiplication')[self.op]} mod {self.p}. "
+            f"The prompt is three tokens, `a b =`, with a and b "
+            f"in 0..{self.p - 1}; the answer is the next token, `(a {OPS[self.op]} b) % {self.p}`. The loss "
             "is taken at the `=` position only."
         )

@@ -61,7 +61,7 @@ def write_sample_model(task: Task, result: TrainResult, out: Path, *, command: s
     Returns what was written, as plain data (the `train --json` document)."""
     torch_dtype = DTYPES[dtype]
     name = out.resolve().name
-    size = sum(t.numel() * t.element_size() for t in state_dict_for(result.model, task.model_type, dtype=torch_dtype).values())
+    size = sum(t.numel() * t.element_size() for t in state_dict_for(result.model, task.arch, dtype=torch_dtype).values())
     theory = task.theory()
     card_args: dict[str, Any] = dict(
         name=name,
@@ -81,7 +81,7 @@ def write_sample_model(task: Task, result: TrainResult, out: Path, *, command: s
             files[theory[0]] = theory[1] + TRAIN_SPLIT
             name_q = theory[0].rsplit(".", 1)[0] + ".question"
             files[name_q] = question(theory[1], task.name)
-    save_checkpoint(result.model, out, tokenizer_json=task.tokenizer_json(), model_type=task.model_type, dtype=torch_dtype,
+    save_checkpoint(result.model, out, tokenizer_json=task.tokenizer_json(), model_type=task.arch, dtype=torch_dtype,
                     files=files, overwrite=force)
     ckpt = open_checkpoint(out)
     written = sorted(files) + ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]

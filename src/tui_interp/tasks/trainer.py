@@ -138,7 +138,7 @@ def init_weights(model: Transformer, *, std: float, seed: int, zero: Callable[[s
 
 def new_model(task: Task, config: TrainConfig) -> Transformer:
     """The task's model with freshly initialised weights (seeded by config.seed)."""
-    model = Transformer(task.model_config())
+    model = Transformer(task.config())
     init_weights(model, std=config.init_std, seed=config.seed, zero=task.frozen_zero())
     return model
 
