@@ -139,3 +139,109 @@ def test_a_long_job_lets_waiting_calls_in_between_batches() -> None:
         lock.let_waiters_in()
     t.join()
     assert order.index("short") == 1  # served right after the batch it waited behind
+
+
+# ---- issue 17: moves folded into one walk, neurons, the lens and patching, the ablation reference
+
+
+def test_a_walk_is_the_moves_one_at_a_time(session: Workbench) -> None:
+    session.set_prompt("w1 w2 w3")
+    assert session.walk([1, 1, 1]).index == 3 == session.index
+    # clamped press by press, as the keys would be: 3 -> 5 -> 5 -> 4 -> 3
+    assert session.walk([1, 1, 1, -1, -1]).index == 3
+    assert session.walk([-9, 2]).index == 2
+    assert session.walk(["L1.mlp", -1]).index == 3
+    assert session.walk([]).index == 3  # just the view again
+    assert session.move(to="unembed").index == 5 and session.move(-1).index == 4
+
+
+def test_neurons_at_every_position_and_top_neurons(session: Workbench) -> None:
+    import torch
+
+    view = session.set_prompt("w1 w2 w3")
+    assert session.top_neurons(0) and view.neurons_at == ()
+    view = session.move(to="L0.mlp")
+    assert len(view.neurons_at) == 3 and view.neurons == view.neurons_at[-1]
+    post = session._mlp_post(0)  # [pos, d_mlp]
+    for p, row in enumerate(view.neurons_at):
+        values = [n.activation for n in row]
+        assert values == sorted(values, reverse=True)
+        assert values[0] == pytest.approx(float(post[p].max()))
+    top = session.top_neurons(0, k=3)
+    peak = post.max(dim=0).values
+    assert [n.component for n in top] == [f"L0.N{int(i)}" for i in torch.topk(peak, 3).indices]
+    with pytest.raises(Exception, match="L7"):
+        session.top_neurons(7)
+
+
+def test_lens_table_and_patch_are_the_engine_reports(session: Workbench) -> None:
+    from tui_interp.engine.lens import lens_report
+    from tui_interp.engine.patching import patch_prompts
+
+    session.set_prompt("w1 w2 w3")
+    lm = session.lm
+    lens = session.lens_table()
+    expected = lens_report(lm, lm.tokenizer.encode("w1 w2 w3"), k=3)
+    assert lens.stages == ("embed", "L0", "L1") and lens.tokens == ("w1", "w2", "w3")
+    assert lens.rows == tuple(tuple(tuple(r.top) for r in row) for row in expected.rows)
+    patch = session.patch("w1 w9 w3")
+    report = patch_prompts(lm, lm.tokenizer.encode("w1 w2 w3"), lm.tokenizer.encode("w1 w9 w3"), per_position=True)
+    assert patch.components == tuple(report.result.components) and patch.metric == report.metric
+    assert len(patch.effect) == len(patch.components) and all(len(row) == 3 for row in patch.effect)
+    assert patch.clean_prompt == "w1 w2 w3" and patch.corrupt_tokens == ("w1", "w9", "w3")
+    with pytest.raises(InputError, match="same length"):
+        session.patch("w1 w9")
+
+
+def test_the_ablation_reference_can_be_the_theory_or_a_prompts_file(session: Workbench, tmp_path: Path) -> None:
+    theory = 'theory "pairs"\ninput a: int in 0..9\nprompt "w{a} w{a + 1} w{a + 2}"\nexpect "w1"\n'
+    session.set_prompt("w1 w2 w3")
+    view = session.ablate("L0.mlp", "mean")
+    assert "random token sequences" in view.effect.reference == session.reference_description
+    described, view = session.set_reference("theory", theory_text=theory)
+    assert described == "10 inputs of theory 'pairs' (seed 0)" == view.effect.reference
+    random = view.effect
+    prompts = tmp_path / "ref.jsonl"
+    prompts.write_text('{"prompt": "w4 w5 w6"}\n"w7 w8 w9"\n')
+    described, view = session.set_reference("prompts", prompts_path=prompts)
+    assert described == "2 reference prompts" and view.effect.ablated_metric != random.ablated_metric
+    view = session.ablate("L1.mlp", "resample")  # the file has prompts of the prompt's length
+    assert view.interventions == ("L0.mlp:mean", "L1.mlp:resample")
+    with pytest.raises(InputError, match="resample draws a reference input"):
+        session.set_prompt("w1 w2")  # no reference prompt of two tokens to draw from
+    assert session.prompt == "w1 w2 w3" and session.view().interventions == ("L0.mlp:mean", "L1.mlp:resample")
+    with pytest.raises(InputError, match="no prompts"):
+        (tmp_path / "empty.txt").write_text("\n")
+        session.set_reference("prompts", prompts_path=tmp_path / "empty.txt")
+    assert session.reference_description == "2 reference prompts"  # a failed choice changes nothing
+    with pytest.raises(InputError, match="unknown reference"):
+        session.set_reference("sideways")
+
+
+def test_theory_info_and_split_files_beside_the_theory(session: Workbench, tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    session.theory_path = tmp_path / "t.theory"
+    text = 'input a: int in 0..9\nprompt "w{a}"\nexpect "w1"\nsplit train from "train.jsonl"\n'
+    assert not [d for d in session.check_theory(text) if d.is_error]  # the split file is found beside the theory
+    info = session.theory_info(text)
+    assert info is not None and not info.is_question
+    assert [(s.name, s.size, s.file, s.has_answers) for s in info.splits] == [("train", 2, "train.jsonl", False)]
+    assert session.theory_info("input a: int in 0..3\nprompt \"w{a}\"\n").is_question
+    assert session.theory_info("nonsense") is None
+
+
+def test_reading_theory_and_prompts_files(tmp_path: Path) -> None:
+    from tui_interp.engine.workbench import read_prompts_file, read_theory_file
+
+    with pytest.raises(InputError, match="no such theory file"):
+        read_theory_file(tmp_path / "missing.theory")
+    with pytest.raises(InputError, match="expected a theory file"):
+        read_theory_file(tmp_path)
+    (tmp_path / "bad.theory").write_bytes(b"\xff")
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_theory_file(tmp_path / "bad.theory")
+    (tmp_path / "p.txt").write_text("one\n\ntwo\n")
+    assert read_prompts_file(tmp_path / "p.txt") == ["one", "two"]
+    (tmp_path / "p.jsonl").write_text('{"x": 1}\n')
+    with pytest.raises(InputError, match="p.jsonl:1"):
+        read_prompts_file(tmp_path / "p.jsonl")

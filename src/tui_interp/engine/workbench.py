@@ -41,8 +41,11 @@ if TYPE_CHECKING:
     from tui_interp.theory import Diagnostic
 
 TOP_K = 5  # predictions shown per position
-N_NEURONS = 8  # top MLP neurons shown at an MLP step
+N_NEURONS = 8  # top MLP neurons shown at an MLP step (per position) and under each MLP in the tree
+LENS_K = 3  # predictions per cell of the per-position lens
 MAX_THEORY_BYTES = 1_000_000
+MAX_REFERENCE_PROMPTS = 4096  # lines read from a prompts file for the ablation reference
+REFERENCE_KINDS = ("random", "theory", "prompts")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,9 +99,10 @@ class StepView:
     resid_norms: tuple[float, ...]
     lens: tuple[tuple[TokenScore, ...], ...]  # [position][k] at this depth
     prediction: tuple[TokenScore, ...]  # the model's own next-token prediction (with interventions)
-    position: int  # the position neurons are shown for (the last)
+    position: int  # the last position (the one the prediction is for)
     attention: AttentionPattern | None = None
-    neurons: tuple[Neuron, ...] = ()
+    neurons: tuple[Neuron, ...] = ()  # at an MLP step: the top neurons at the last position
+    neurons_at: tuple[tuple[Neuron, ...], ...] = ()  # ... and at every position: [position][k]
     effect: Effect | None = None
     interventions: tuple[str, ...] = ()
     run: int = 0  # which forward pass this is a view of: changes with the prompt or the interventions
@@ -124,6 +128,100 @@ class LabelsView:
     labels: dict[str, Label] = field(default_factory=dict)
     path: str = ""
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LensView:
+    """The logit lens after the embedding and after every block, at every position of the prompt
+    (the clean model: interventions are not applied)."""
+
+    prompt: str
+    tokens: tuple[str, ...]
+    stages: tuple[str, ...]  # "embed", "L0", ..., one per row of the lens
+    rows: tuple[tuple[tuple[TokenScore, ...], ...], ...]  # [position][stage] -> top-k
+
+
+@dataclass(frozen=True)
+class PatchView:
+    """Activation patching from the clean prompt into the corrupted one, per component and position.
+
+    `effect[c][p]` is the normalised metric with component c patched at position p: 0 is the
+    corrupted run, 1 the clean run (None where the two runs' metrics are equal)."""
+
+    clean_prompt: str
+    corrupt_prompt: str
+    clean_tokens: tuple[str, ...]
+    corrupt_tokens: tuple[str, ...]
+    components: tuple[str, ...]
+    effect: tuple[tuple[float | None, ...], ...]  # [component][position]
+    target: str  # raw token text
+    other: str | None
+    metric: str
+    clean: float
+    corrupt: float
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    name: str
+    size: int
+    file: str  # the file's name (not its directory)
+    has_answers: bool
+
+
+@dataclass(frozen=True)
+class TheoryInfo:
+    """What the theory panel shows about a theory that parses: its name, splits, whether it is a question."""
+
+    name: str
+    is_question: bool
+    splits: tuple[SplitInfo, ...] = ()
+
+
+def read_theory_file(path: str | os.PathLike[str]) -> str:
+    """A theory file's text. InputError (one line) when it is missing, not a regular file,
+    unreadable, too large or not UTF-8: the CLI checks `--theory` with this before the app starts."""
+    p = regular_file(Path(path), "theory file", error=InputError)
+    try:
+        data = p.read_bytes()[: MAX_THEORY_BYTES + 1]
+    except OSError as e:
+        raise InputError(f"{p}: cannot read the theory file: {e.strerror or e}") from e
+    if len(data) > MAX_THEORY_BYTES:
+        raise InputError(f"{p}: the theory file is larger than {MAX_THEORY_BYTES:,} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{p}: the theory file is not UTF-8 text (byte {e.start})") from e
+
+
+def read_prompts_file(path: str | os.PathLike[str]) -> list[str]:
+    """Prompts, one per line (blank lines skipped); a JSONL line may be {"prompt": ...} or a string."""
+    import json
+
+    p = regular_file(Path(path).expanduser(), "prompts file", error=InputError)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(f"{p}: cannot read the prompts file: {e}") from e
+    prompts: list[str] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if p.suffix == ".jsonl":
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{p}:{n}: not JSON ({e.msg})") from None
+            doc = doc.get("prompt") if isinstance(doc, dict) else doc
+            if not isinstance(doc, str):
+                raise InputError(f"{p}:{n}: expected a string or an object with a \"prompt\" string")
+            line = doc
+        prompts.append(line)
+        if len(prompts) > MAX_REFERENCE_PROMPTS:
+            raise InputError(f"{p}: more than {MAX_REFERENCE_PROMPTS:,} prompts")
+    if not prompts:
+        raise InputError(f"{p}: no prompts in the file")
+    return prompts
 
 
 def component_tree(config: ModelConfig) -> list[tuple[str, list[tuple[str, list[str]]]]]:
@@ -226,6 +324,7 @@ class Workbench:
         self._interventions: list[Intervention] = []  # prepared
         self._heads: dict[int, int] = {}  # layer -> the head last focused in it
         self._reference: Reference | None = None
+        self._reference_choice: tuple[str, str | None, Any] = ("random", None, None)  # kind, file/theory name, prompts or theory
         self._lens: dict[int, tuple[tuple[TokenScore, ...], ...]] = {}  # step -> logit lens (of _live)
         self._run = 0  # counts the forward passes (_live) this workbench has had
 
@@ -369,14 +468,28 @@ class Workbench:
             live.goto(0)
             return self._view(focus)
 
+    @property
+    def index(self) -> int | None:
+        """The step on view (None before a prompt)."""
+        return self._live.index if self._live is not None else None
+
     def move(self, delta: int | None = None, *, to: int | str | Step | None = None, focus: str | None = None) -> StepView:
         """Step by `delta` (clamped to the pass) or go to a step by index, name or Step."""
+        return self.walk([delta or 0] if to is None else [to], focus=focus)
+
+    def walk(self, moves: Sequence[int | str | Step], *, focus: str | None = None) -> StepView:
+        """Several moves computed as one: each an int (a step forward or back, clamped to the
+        pass, as if pressed one at a time) or a step to go to (index as str, name or Step).
+        Three presses of `n` are `walk([1, 1, 1])`: one view, three steps ahead."""
         with self.lock.hold():
             live = self._need_stepper()
-            if to is not None:
-                i = live.resolve_step(to)
-            else:
-                i = max(0, min(len(live.steps) - 1, live.index + (delta or 0)))
+            last = len(live.steps) - 1
+            i = live.index
+            for m in moves:
+                if isinstance(m, int):
+                    i = max(0, min(last, i + m))
+                else:
+                    i = live.resolve_step(m)
             live.goto(i)
             if self._clean is not live and self._clean is not None:
                 self._clean.goto(i)
@@ -407,13 +520,15 @@ class Workbench:
         step = state.step
         attention = None
         neurons: tuple[Neuron, ...] = ()
+        neurons_at: tuple[tuple[Neuron, ...], ...] = ()
         if step.kind == "attn":
             layer = step.layer
             head = self._heads.get(layer, 0)  # type: ignore[arg-type]
             pattern = live.attention(layer, head)  # type: ignore[arg-type]
             attention = AttentionPattern(layer, head, tuple(tuple(float(v) for v in row) for row in pattern.float().tolist()))  # type: ignore[arg-type]
         elif step.kind == "mlp" and cfg.d_mlp > 0:
-            neurons = tuple(Neuron(f"L{step.layer}.N{n}", v) for n, v in live.top_neurons(step.layer, len(ids) - 1, N_NEURONS))  # type: ignore[arg-type]
+            neurons_at = self._neurons_at(step.layer)  # type: ignore[arg-type]
+            neurons = neurons_at[-1]
         return StepView(
             index=state.index,
             step=step,
@@ -427,10 +542,49 @@ class Workbench:
             position=len(ids) - 1,
             attention=attention,
             neurons=neurons,
+            neurons_at=neurons_at,
             effect=self._effect(final) if self._interventions else None,  # type: ignore[arg-type]
             interventions=self.interventions,
             run=self._run,
         )
+
+    def _mlp_post(self, layer: int) -> torch.Tensor | None:
+        """The MLP activations of `layer` on the live run: [pos, d_mlp] (None without an MLP)."""
+        live = self._need_stepper()
+        current = live.index
+        state = live.goto(Step("mlp", layer))
+        live.goto(current)
+        post = state.cache.get(f"blocks.{layer}.mlp.hook_post")
+        return None if post is None else post[0].float()
+
+    def _neurons_at(self, layer: int) -> tuple[tuple[Neuron, ...], ...]:
+        """The top N_NEURONS neurons of `layer` at each position: [pos][k]."""
+        import torch
+
+        post = self._mlp_post(layer)
+        if post is None:
+            return ()
+        values, ids = torch.topk(post, min(N_NEURONS, post.shape[-1]), dim=-1)  # [pos, k]
+        return tuple(
+            tuple(Neuron(f"L{layer}.N{n}", v) for n, v in zip(row_ids, row_values, strict=True))
+            for row_ids, row_values in zip(ids.tolist(), values.tolist(), strict=True)
+        )
+
+    def top_neurons(self, layer: int, k: int = N_NEURONS) -> tuple[Neuron, ...]:
+        """The k neurons of `layer` with the largest activation anywhere in the prompt (the
+        component tree lists them under the MLP), largest first; () before a prompt."""
+        import torch
+
+        with self.lock.hold():
+            if self._live is None:
+                return ()
+            validate_component(parse_component(f"L{layer}.mlp"), self.config)
+            post = self._mlp_post(layer)
+            if post is None:
+                return ()
+            peak = post.max(dim=0).values  # [d_mlp]
+            values, ids = torch.topk(peak, min(k, peak.shape[0]))
+            return tuple(Neuron(f"L{layer}.N{n}", v) for n, v in zip(ids.tolist(), values.tolist(), strict=True))
 
     def _lens_at(self, index: int) -> tuple[tuple[TokenScore, ...], ...]:
         """The logit lens after step `index` at every position (cached: it is most of a step's cost)."""
@@ -471,7 +625,7 @@ class Workbench:
         clean_logits = clean.goto(len(clean.steps) - 1).logits
         clean.goto(self._need_stepper().index)
         return effect(clean_logits[0, -1], patched_logits[0, -1], interventions=self._interventions, names=self.lm, k=TOP_K,  # type: ignore[index]
-                      reference=self._reference.description if self._reference is not None and self._needs_reference() else None)
+                      reference=self.reference_description if self._needs_reference() else None)
 
     def _top(self, logits: torch.Tensor) -> tuple[TokenScore, ...]:
         from tui_interp.engine.lens import top_k
@@ -529,17 +683,90 @@ class Workbench:
     def _needs_reference(self) -> bool:
         return any(iv.mode in ("mean", "resample") for iv in self._interventions)
 
+    @property
+    def reference_description(self) -> str:
+        """What mean and resample ablation average over or draw from, in words."""
+        kind, name, _ = self._reference_choice
+        if self._reference is not None:
+            return self._reference.description
+        if kind == "theory":
+            return f"inputs of theory {name!r}"
+        if kind == "prompts":
+            return f"the prompts of {name}"
+        return "random token sequences of the prompt's length"
+
+    def set_reference(
+        self,
+        kind: str,
+        *,
+        theory_text: str | None = None,
+        prompts_path: str | os.PathLike[str] | None = None,
+        focus: str | None = None,
+    ) -> tuple[str, StepView | None]:
+        """Choose what mean and resample ablation use: "random" token sequences (seeded, of the
+        prompt's length), the "theory"'s inputs (seeded sample), or the "prompts" of a file (one
+        per line, or JSONL). Interventions in force are recomputed with it. Returns the
+        reference in words and the new view (None before a prompt)."""
+        from tui_interp.theory import parse_theory
+
+        if kind not in REFERENCE_KINDS:
+            raise InputError(f"unknown reference {kind!r} (choose {', '.join(REFERENCE_KINDS)})")
+        choice: tuple[str, str | None, Any] = ("random", None, None)
+        if kind == "theory":
+            if not theory_text or not theory_text.strip():
+                raise InputError("no theory to take inputs from: write or open one (t)")
+            theory = parse_theory(theory_text, self._theory_file())
+            choice = ("theory", theory.name, theory)
+        elif kind == "prompts":
+            if prompts_path is None or not str(prompts_path).strip():
+                raise InputError("give a prompts file (one prompt per line, or JSONL)")
+            prompts = read_prompts_file(prompts_path)
+            if self.lm is not None:
+                self.lm.need_tokenizer()
+            choice = ("prompts", Path(prompts_path).name, prompts)
+        with self.lock.hold():
+            old = (self._reference_choice, self._reference)
+            self._reference_choice, self._reference = choice, None
+            if self.lm is not None and choice[0] != "random":  # random ones are drawn at the prompt's length, when needed
+                try:
+                    self._reference = self._build_reference(1)
+                except TuiInterpError:
+                    self._reference_choice, self._reference = old
+                    raise
+            view = None
+            if self._live is not None:
+                view = self._set_interventions(list(self._interventions), focus) if self._needs_reference() else self._view(focus)
+            return self.reference_description, view
+
+    def _build_reference(self, length: int) -> Reference:
+        from tui_interp.engine.interventions import reference_batch
+
+        kind, _, data = self._reference_choice
+        lm = self._need_model()
+        if kind == "theory":
+            return reference_batch(lm, length, theory=data)
+        if kind == "prompts":
+            return reference_batch(lm, length, prompts=data)
+        return reference_batch(lm, length)
+
     def _prepare(self, interventions: list[Intervention], tokens: torch.Tensor) -> list[Intervention]:
-        """Fill in mean/resample values from the reference set (seeded random prompts of the
-        prompt's length); resample values depend on the prompt, so they are redrawn for each."""
-        from tui_interp.engine.interventions import Intervention, prepare, reference_batch
+        """Fill in mean/resample values from the reference set (by default seeded random prompts
+        of the prompt's length; see `set_reference`); resample values depend on the prompt, so
+        they are redrawn for each."""
+        from tui_interp.engine.interventions import Intervention, prepare
 
         if not any(iv.mode in ("mean", "resample") for iv in interventions):
             return interventions
         lm = self._need_model()
         length = tokens.shape[1]
-        if self._reference is None or self._reference.of_length(length) is None:
-            self._reference = reference_batch(lm, length)
+        random = self._reference_choice[0] == "random"
+        if self._reference is None or (random and self._reference.of_length(length) is None):
+            self._reference = self._build_reference(length)
+        if any(iv.mode == "resample" for iv in interventions) and self._reference.of_length(length) is None:
+            raise InputError(
+                f"resample draws a reference input of the prompt's length ({length} tokens), and "
+                f"{self._reference.description} has none: choose another reference or use mean"
+            )
         fresh = [Intervention(iv.component, iv.mode, iv.positions) if iv.mode in ("mean", "resample") else iv for iv in interventions]
         return prepare(fresh, lm.model, reference=self._reference, length=length)
 
@@ -562,23 +789,67 @@ class Workbench:
         rows = sorted(result.contributions.items(), key=lambda kv: -abs(kv[1]))
         return DLAView(score(row, target, self._need_model().token_text), result.logit, result.bias, tuple(rows), self.interventions)
 
+    # ---- the per-position lens and activation patching
+
+    def lens_table(self, k: int = LENS_K) -> LensView:
+        """The logit lens after the embedding and every block at each position of the prompt."""
+        from tui_interp.engine.lens import lens_report
+
+        with self.lock.hold():
+            live, lm = self._need_stepper(), self._need_model()
+            ids = [int(t) for t in live.tokens[0].tolist()]
+            report = lens_report(lm, ids, k=k)
+        stages = tuple(r.label for r in report.rows[0]) if report.rows else ()
+        rows = tuple(tuple(tuple(r.top) for r in row) for row in report.rows)
+        return LensView(self.prompt, tuple(lm.token_text(i) for i in ids), stages, rows)
+
+    def patch(
+        self,
+        corrupt: str,
+        *,
+        clean: str | None = None,
+        target: str | None = None,
+        other: str | None = None,
+        components: str = "L*.H*,L*.mlp",
+    ) -> PatchView:
+        """Patch each component at each position from the clean prompt (default: the prompt on
+        view) into the corrupted one. Target: a token (or #id), default the clean run's top
+        token; other: default the corrupted run's top token when it differs."""
+        from tui_interp.engine.patching import patch_prompts
+
+        clean_text = self.prompt if clean is None else clean
+        if not clean_text.strip():
+            raise InputError("type a prompt first: it is the clean prompt")
+        if not corrupt.strip():
+            raise InputError("give a corrupted prompt of the same length in tokens")
+        lm = self._need_model()
+        clean_ids, corrupt_ids = self.encode(clean_text), self.encode(corrupt)
+        with self.lock.hold():
+            report = patch_prompts(lm, clean_ids, corrupt_ids, target=target or None, other=other or None,
+                                   components=components, per_position=True)
+        r = report.result
+        effect = tuple(tuple(None if v != v else float(v) for v in row) for row in r.effect.tolist())
+        return PatchView(
+            clean_prompt=clean_text,
+            corrupt_prompt=corrupt,
+            clean_tokens=tuple(lm.token_text(i) for i in clean_ids),
+            corrupt_tokens=tuple(lm.token_text(i) for i in corrupt_ids),
+            components=tuple(r.components),
+            effect=effect,
+            target=lm.token_text(r.target),
+            other=None if r.other is None else lm.token_text(r.other),
+            metric=report.metric,
+            clean=r.clean,
+            corrupt=r.corrupt,
+        )
+
     # ---- theory
 
     def read_theory(self) -> str:
-        """The theory file's text ('' when no file was given or it does not exist yet)."""
+        """The theory file's text ('' when no file was given or it does not exist yet: a new theory)."""
         if self.theory_path is None or not self.theory_path.exists():
             return ""
-        path = regular_file(self.theory_path, "theory file", error=InputError)
-        try:
-            data = path.read_bytes()[: MAX_THEORY_BYTES + 1]
-        except OSError as e:
-            raise InputError(f"{path}: cannot read the theory file: {e.strerror or e}") from e
-        if len(data) > MAX_THEORY_BYTES:
-            raise InputError(f"{path}: the theory file is larger than {MAX_THEORY_BYTES:,} bytes")
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}: the theory file is not UTF-8 text (byte {e.start})") from e
+        return read_theory_file(self.theory_path)
 
     def save_theory(self, text: str, path: str | os.PathLike[str] | None = None) -> Path:
         """Write the theory to `path` (or the file it was opened from), atomically."""
@@ -618,7 +889,16 @@ class Workbench:
     def check_theory(self, text: str) -> list[Diagnostic]:
         from tui_interp.theory import check_theory
 
-        return check_theory(text)
+        return check_theory(text, self._theory_file())  # split files are found beside the theory
+
+    def theory_info(self, text: str) -> TheoryInfo | None:
+        """The theory's name, splits (with their sizes) and whether it is a question; None when
+        it does not parse."""
+        theory = self._parse_quietly(text)
+        if theory is None:
+            return None
+        splits = tuple(SplitInfo(s.name, s.size, Path(s.path).name, s.has_answers) for s in theory.splits)
+        return TheoryInfo(theory.name, theory.is_question, splits)
 
     def compare(
         self,
@@ -687,15 +967,22 @@ class Workbench:
 
 
 __all__ = [
+    "REFERENCE_KINDS",
     "AttentionPattern",
     "DLAView",
     "Header",
     "LabelsView",
+    "LensView",
     "ModelLock",
     "Neuron",
+    "PatchView",
+    "SplitInfo",
     "StepView",
+    "TheoryInfo",
     "Workbench",
     "can_ablate",
     "component_tree",
+    "read_prompts_file",
+    "read_theory_file",
     "step_of",
 ]
