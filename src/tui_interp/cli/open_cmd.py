@@ -1,11 +1,15 @@
 """`tui-interp open`: the workbench on a model. `tui-interp` alone opens the bundled sample model.
 
 Only the checkpoint headers are read here (so a wrong path fails at once, with exit code 2);
-the weights are read by the app once its first screen is up.
+the weights are read by the app once its first screen is up. The workbench needs a terminal:
+without one (a pipe, a script, CI) it refuses with exit code 2 and points at the CLI commands.
+A `--theory` file must exist and be readable text; a theory that does not exist yet is started
+with `--new-theory FILE` (written on the first save).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +27,12 @@ ModelArg = Annotated[
 ]
 TheoryOpt = Annotated[
     Path | None,
-    typer.Option("--theory", help="Theory file for the side panel (created when you save, if it does not exist).", show_default=False),
+    typer.Option("--theory", help="Theory file for the side panel (it must exist; see --new-theory).", show_default=False),
+]
+NewTheoryOpt = Annotated[
+    Path | None,
+    typer.Option("--new-theory", help="Start a new, empty theory, written to this file (which must not exist yet) on the first save.",
+                 show_default=False),
 ]
 LabelsOpt = Annotated[
     Path | None,
@@ -39,35 +48,60 @@ ThemeOpt = Annotated[
 def open_(
     model: ModelArg = None,
     theory: TheoryOpt = None,
+    new_theory: NewTheoryOpt = None,
     labels: LabelsOpt = None,
     theme: ThemeOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
 ) -> None:
     """Open the interactive workbench: step through the model, label components, check a theory."""
-    launch(model, theory=theory, labels=labels, theme=theme, device=device, dtype=dtype.value)
+    launch(model, theory=theory, new_theory=new_theory, labels=labels, theme=theme, device=device, dtype=dtype.value)
+
+
+def has_terminal() -> bool:
+    """stdin, stdout and stderr are all a terminal: the workbench reads keys from stdin and draws
+    on stderr, and output meant for a file or a pipe must not get its escape codes."""
+    return all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout, sys.stderr))
 
 
 def launch(
     model: Path | None,
     *,
     theory: Path | None = None,
+    new_theory: Path | None = None,
     labels: Path | None = None,
     theme: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
 ) -> None:
+    if not has_terminal():
+        raise fail("the workbench needs a terminal (stdin, stdout and stderr are not all one): in scripts use the "
+                   "CLI commands (run, step, ablate, patch, lens, compare, table, label), each with --json")
     with user_errors():
+        from tui_interp.engine.workbench import read_theory_file
         from tui_interp.model.checkpoint import open_checkpoint
         from tui_interp.tui.resources import default_model
 
+        if theory is not None and new_theory is not None:
+            raise fail("give --theory (an existing file) or --new-theory (a file to create), not both")
         if model is None:
             model, default_theory = default_model()
-            if theory is None:
+            if theory is None and new_theory is None:
                 theory = default_theory
         checkpoint = open_checkpoint(model)
-        if theory is not None and theory.is_dir():
-            raise fail(f"--theory {theory}: is a directory, expected a theory file")
+        if theory is not None:
+            if theory.is_dir():
+                raise fail(f"--theory {theory}: is a directory, expected a theory file")
+            if not theory.exists():
+                raise fail(f"--theory {theory}: no such file (to start a new theory there, use --new-theory {theory})")
+            read_theory_file(theory)  # readable UTF-8 text of a sane size, or exit 2 now
+        if new_theory is not None:
+            if new_theory.exists():
+                raise fail(f"--new-theory {new_theory}: the file exists already; open it with --theory {new_theory}")
+            parent = new_theory.expanduser().parent
+            if not parent.is_dir():
+                raise fail(f"--new-theory {new_theory}: no such directory {parent}")
+            theory = new_theory
         if theme is not None:
             _check_theme(theme)
         from tui_interp.tui.app import create_app
