@@ -25,7 +25,7 @@ from tui_interp.components import Component
 from tui_interp.engine.diff import Cancelled, DiffResult, check_compatible, diff, iter_diff, parameter_shares
 from tui_interp.errors import ConfigError, TokenizerError
 from tui_interp.model import load_model, open_checkpoint
-from tui_interp.theory import load_theory
+from tui_interp.theory import load_theory, parse_theory
 
 runner = CliRunner()
 SAMPLES = Path(__file__).resolve().parents[2] / "sample_models"
@@ -208,6 +208,34 @@ def test_swapped_output_slices_change_the_answers(gpt2_dir: Path, tmp_path: Path
     assert truth and {d.input for d in result.disagreements} == truth
     for d in result.disagreements:
         assert d.answer_a != d.answer_b and 0 < d.p_a <= 1 and 0 < d.p_b <= 1
+
+
+def test_multi_token_answers_and_questions(gpt2_dir: Path, tmp_path: Path) -> None:
+    """Two-token answers: the disagreements are the inputs whose two greedy tokens differ (one
+    input at a time here); a question (no expect) is diffed on the loss of A's answer."""
+
+    def scale(sd: dict[str, torch.Tensor]) -> None:
+        sd["transformer.h.1.mlp.c_fc.weight"] *= 3
+
+    b = edited(gpt2_dir, tmp_path / "scaled", scale)
+    theory = parse_theory('theory "two"\ninput x: int in 0..40\nprompt "w{x} w3"\nexpect "w" + str(x % 7) + " w" + str(x % 5)\n')
+    result = run_diff(gpt2_dir, b, theory=theory)
+    assert str(result.components[0].component) == "L1.mlp" and all(c.score == 0 for c in result.components[1:])
+    lm_a, lm_b = load_model(gpt2_dir, device="cpu"), load_model(b, device="cpu")
+
+    def greedy(lm, x: int) -> list[int]:  # noqa: ANN001
+        ids = lm.tokenizer.encode(f"w{x} w3")
+        for _ in range(2):
+            ids.append(int(lm.model(torch.tensor([ids]))[0, -1].argmax()))
+        return ids[-2:]
+
+    truth = {x for x in range(41) if greedy(lm_a, x) != greedy(lm_b, x)}
+    assert truth and {d.input["x"] for d in result.disagreements} == truth
+    assert all(len(d.answer_a.split()) == 2 and d.expected for d in result.disagreements)
+    question = run_diff(gpt2_dir, b, theory=parse_theory('theory "q"\ninput x: int in 0..40\nprompt "w{x} w3"\n'), answer_tokens=2)
+    assert question.kind == "question" and question.metric == "loss" and question.agreement_a is None
+    assert {d.input["x"] for d in question.disagreements} == truth and all(d.expected is None for d in question.disagreements)
+    assert str(question.components[0].component) == "L1.mlp"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -719,6 +719,15 @@ class _Accumulator:
         self.tokens = 0
 
 
+def _row(table: dict[str, torch.Tensor], c: Component) -> torch.Tensor | None:
+    """A component's entry of one of the accumulator's tables (None where it has none)."""
+    if c.kind in ("embed", "pos_embed", "unembed"):
+        return table.get(c.kind)
+    if c.kind == "mlp":
+        return table["mlp"][c.layer]
+    return table["head"][c.layer][c.index]
+
+
 def _sq3(xa: torch.Tensor, xb: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
     """[sum (xb - xa)^2, sum xa^2, sum xb^2] over `dims` (one batch, summed in float32), stacked last, as float64."""
     xa, xb = xa.float(), xb.float()
@@ -811,7 +820,7 @@ class _Pass:
 
         if k:
             acc.dla_abs += float(abs_total.sum(dtype=torch.float64))
-            logits_local = self.b.model.unembed(final_a.to(self.b.device)).float().to(dev)
+            logits_local = self.b.model.unembed(final_a.to(self.b.device, self.b.dtype)).float().to(dev)
             acc.context["unembed"] += _sq3(logits_a, logits_b.to(dev), (0, 1, 2))
             if not self.identical[Component("unembed")]:
                 acc.local["unembed"] += _sq3(logits_a, logits_local, (0, 1, 2))
@@ -868,7 +877,7 @@ class _Pass:
                                                  (pb[:, sl] * vb).sum((0, 1), dtype=torch.float64)], -1).cpu()
 
 
-def _tokens_per_batch(cfg: ModelConfig, k_max: int, neurons: bool) -> int:
+def _tokens_per_batch(cfg: ModelConfig, neurons: bool) -> int:
     """Tokens per batch so that the caches of both models (and A's residual streams, the heads'
     writes and the logits) fit BATCH_BYTES."""
     d, hd, m, L = cfg.d_model, cfg.n_heads * cfg.d_head, cfg.d_mlp, cfg.n_layers
@@ -979,7 +988,7 @@ def iter_diff(
         neuron_identical = (weights.neurons[..., 0] == 0) & same_input
     wa, wb = _Weights(ckpt_a, lm_a.device), _Weights(ckpt_b, lm_a.device)
     runner = _Pass(lm_a, lm_b, wa, wb, acc, identical)
-    per_batch = _tokens_per_batch(cfg, max(len(it.targets) for it in items), neurons)
+    per_batch = _tokens_per_batch(cfg, neurons)
     agree = torch.zeros(2, n, dtype=torch.bool)
     loss = torch.zeros(2, n, dtype=torch.float64)
     done = 0
@@ -992,48 +1001,25 @@ def iter_diff(
         yield DiffProgress("activations", done, n, time.perf_counter() - t0)
 
     # ablation effects of the components that changed most
-    own = {c: (weights.relative(c) + _relative(acc.local[c.kind] if c.kind in ("embed", "pos_embed", "unembed")
-                                                else acc.local[c.kind][c.layer] if c.kind == "mlp"
-                                                else acc.local["head"][c.layer][c.index])) / 2
-           for c in weights.sums}
+    own = {c: 0.0 if identical[c] else (weights.relative(c) + _relative(_row(acc.local, c))) / 2 for c in weights.sums}  # type: ignore[arg-type]
     metric = "agreement" if inp.expected is not None else "loss"
     scored = [i for i, it in enumerate(items) if it.targets]
     chosen = scored if len(scored) <= ablation_inputs else sorted(random.Random(seed).sample(scored, ablation_inputs))
     to_ablate = sorted((c for c in own if own[c] > 0 and c.kind != "unembed"), key=lambda c: (-own[c], c.sort_key))[: max(0, ablate_top)]
     ablation: dict[Component, tuple[float, float]] = {}
-    ablation_words = "none measured (no component changed)" if not to_ablate else ""
-    if to_ablate and chosen:
-        means = [_mean_values(acc, w, cfg) for w in (0, 1)]
+    ablation_words = "none measured (no component changed)" if not any(own.values()) else "not measured (ablate_top is 0)"
+    if to_ablate:
         clean = [_metric_of(agree[w, chosen], loss[w, chosen], items, chosen, metric) for w in (0, 1)]
-        totals = torch.zeros(len(to_ablate), 2, 2, dtype=torch.float64)  # [component, model, (agree count, loss sum)]
-        done = 0
-        for idxs in _batches(items, chosen, per_batch):
-            for ci, c in enumerate(to_ablate):
-                if cancel():
-                    raise Cancelled("diff cancelled")
-                for w, lm in enumerate((lm_a, lm_b)):
-                    iv = Intervention(c, "mean", None, {s.hook: (means[w][s.hook] if s.index is None else means[w][s.hook][s.index])
-                                                        for s in c.sites(cfg)})
-                    ag, lo = _ablated(lm, items, idxs, iv)
-                    totals[ci, w, 0] += float(ag.sum())
-                    totals[ci, w, 1] += float(lo.sum())
-            done += len(idxs)
-            yield DiffProgress("ablations", done, len(chosen), time.perf_counter() - t0)
-        n_pos = sum(len(items[i].targets) for i in chosen)
-        for ci, c in enumerate(to_ablate):
-            vals = []
-            for w in (0, 1):
-                if metric == "agreement":
-                    vals.append(clean[w] - float(totals[ci, w, 0]) / len(chosen))
-                else:
-                    vals.append(float(totals[ci, w, 1]) / n_pos - clean[w])
-            ablation[c] = (vals[0], vals[1])
+        for event in _ablations((lm_a, lm_b), items, chosen, to_ablate, [_mean_values(acc, w) for w in (0, 1)], clean, metric,
+                                per_batch, cancel, t0):
+            if isinstance(event, DiffProgress):
+                yield event
+            else:
+                ablation = event
         sample = f"all {len(chosen):,} scored inputs" if len(chosen) == len(scored) else f"a seeded sample of {len(chosen):,} inputs (seed {seed})"
         what = "the drop in agreement" if metric == "agreement" else "the rise in loss (nats per answer token)"
-        ablation_words = (f"{what} when mean-ablated (means over all inputs, in each model), on {sample}, "
-                          f"for the {len(to_ablate)} components that changed most")
-    elif to_ablate:
-        ablation_words = "none measured (no input has a token to predict)"
+        which = "the component that changed" if len(to_ablate) == 1 else f"the {len(to_ablate)} components that changed most"
+        ablation_words = f"{what} when mean-ablated (means over all inputs, in each model), on {sample}, for {which}"
 
     components = _assemble(cfg, weights, acc, own, ablation, metric, neurons, neuron_identical)
     n_pos_total = sum(len(it.targets) for it in items)
@@ -1058,13 +1044,43 @@ def iter_diff(
     yield result
 
 
+def _ablations(models: tuple[LoadedModel, LoadedModel], items: Sequence[_Item], chosen: Sequence[int], to_ablate: Sequence[Component],
+               means: Sequence[dict[str, torch.Tensor]], clean: Sequence[float], metric: str, per_batch: int, cancel: Callable[[], bool],
+               t0: float) -> Iterator[DiffProgress | dict[Component, tuple[float, float]]]:
+    """Mean-ablate each component in A and in B on the chosen inputs: progress per batch, then
+    {component: (cost in A, cost in B)}, the cost being the drop in agreement or the rise in loss."""
+    cfg = models[0].config
+    totals = torch.zeros(len(to_ablate), 2, 2, dtype=torch.float64)  # [component, model, (agreeing inputs, loss sum)]
+    done = 0
+    for idxs in _batches(items, chosen, per_batch):
+        for ci, c in enumerate(to_ablate):
+            if cancel():
+                raise Cancelled("diff cancelled")
+            for w, lm in enumerate(models):
+                value = {s.hook: means[w][s.hook] if s.index is None else means[w][s.hook][s.index] for s in c.sites(cfg)}
+                ag, lo = _ablated(lm, items, idxs, Intervention(c, "mean", None, value))
+                totals[ci, w, 0] += float(ag.sum())
+                totals[ci, w, 1] += float(lo.sum())
+        done += len(idxs)
+        yield DiffProgress("ablations", done, len(chosen), time.perf_counter() - t0)
+    n_pos = sum(len(items[i].targets) for i in chosen)
+    out = {}
+    for ci, c in enumerate(to_ablate):
+        if metric == "agreement":
+            costs = [clean[w] - float(totals[ci, w, 0]) / len(chosen) for w in (0, 1)]
+        else:
+            costs = [float(totals[ci, w, 1]) / n_pos - clean[w] for w in (0, 1)]
+        out[c] = (costs[0], costs[1])
+    yield out
+
+
 def _metric_of(agree: torch.Tensor, loss: torch.Tensor, items: Sequence[_Item], idxs: Sequence[int], metric: str) -> float:
     if metric == "agreement":
         return float(agree.double().mean())
     return float(loss.sum()) / max(1, sum(len(items[i].targets) for i in idxs))
 
 
-def _mean_values(acc: _Accumulator, which: int, cfg: ModelConfig) -> dict[str, torch.Tensor]:
+def _mean_values(acc: _Accumulator, which: int) -> dict[str, torch.Tensor]:
     """Mean activation at each component site over every token of every input, in one model."""
     return {name: (s / acc.tokens).float() for name, s in acc.mean_sums[which].items()}
 
@@ -1095,26 +1111,18 @@ def _assemble(cfg: ModelConfig, weights: WeightChanges, acc: _Accumulator, own: 
             terms.append(abs(ab[1] - ab[0]) / M)
         return sum(terms) / len(terms) if terms else 0.0
 
-    def stats(c: Component) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        if c.kind in ("embed", "pos_embed", "unembed"):
-            return acc.local[c.kind], acc.context[c.kind], acc.dla.get(c.kind)
-        if c.kind == "mlp":
-            return acc.local["mlp"][c.layer], acc.context["mlp"][c.layer], acc.dla["mlp"][c.layer]
-        return acc.local["head"][c.layer][c.index], acc.context["head"][c.layer][c.index], acc.dla["head"][c.layer][c.index]
-
     out = []
     for c in weights.sums:
-        local, context, dla = stats(c)
         identical = weights.identical(c)
-        wc = weights.relative(c)
-        ac = 0.0 if identical else _relative(local)
+        ac = 0.0 if identical else _relative(_row(acc.local, c))  # type: ignore[arg-type]
+        dla = _row(acc.dla, c)
         ea = eb = None
         if dla is not None:
             ea, eb = float(dla[0]) / positions, float(dla[1]) / positions
         ab = ablation.get(c)
-        o = own[c] if not identical else 0.0
-        score = o * (1 + effect_change(ea, eb, ab)) if o > 0 else 0.0
-        out.append(ComponentDiff(c, score, wc, ac, _relative(context), ea, eb, ab[0] if ab else None, ab[1] if ab else None, identical))
+        score = own[c] * (1 + effect_change(ea, eb, ab)) if own[c] > 0 else 0.0
+        out.append(ComponentDiff(c, score, weights.relative(c), ac, _relative(_row(acc.context, c)), ea, eb,  # type: ignore[arg-type]
+                                 ab[0] if ab else None, ab[1] if ab else None, identical))
     if neurons and weights.neurons is not None and acc.neurons and neuron_identical is not None:
         out += _neuron_diffs(cfg, weights, acc, neuron_identical, D, positions)
     out.sort(key=lambda r: (-r.score, r.component.sort_key))
