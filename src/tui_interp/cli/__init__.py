@@ -67,6 +67,7 @@ def _register() -> None:
     app.add_typer(label_app, name="label")
     import tui_interp.cli.generate_cmd  # noqa: F401
     from tui_interp.cli import open_cmd  # noqa: F401
+    from tui_interp.cli import recover_cmd  # noqa: F401
     from tui_interp.cli import diff_cmd  # noqa: F401
 
 

@@ -47,8 +47,10 @@ can be sharded or run on answers from anywhere:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
+import math
 import operator
 import re
 import time
@@ -553,6 +555,11 @@ def _dtype(lo: int, hi: int) -> type:
     return np.int64
 
 
+@functools.cache
+def _promote(*dtypes: Any) -> Any:
+    return functools.reduce(np.promote_types, dtypes)
+
+
 def _fits(lo: int, hi: int) -> bool:
     return -VALUE_LIMIT <= lo and hi <= VALUE_LIMIT
 
@@ -746,9 +753,13 @@ class _Search:
             if isinstance(t, (StrType, ListType)):
                 max_len = max([max_len, *(len(x[name]) for x in table.inputs)])
         self.max_len = max(64, 4 * max_len)  # longest str or list the search builds
-        # ints become text (str(a), base(a, 2)) only where text is in play: str or list inputs, or answers that are not ints
-        self.text_ops = any(isinstance(t, (StrType, ListType)) for t in table.types) or bool(
-            np.count_nonzero(self.counted_answers.ints == _NO_INT) > self.n // 2)
+        # ints of inputs become text (str(a), base(a, 2)) only where text is in play: str or list inputs, or
+        # answers that are neither ints nor bools
+        texty = (self.counted_answers.ints == _NO_INT) & (self.counted_answers.bools == 2)
+        self.texty_answers = bool(np.count_nonzero(texty))
+        self.text_ops = any(isinstance(t, (StrType, ListType)) for t in table.types) or bool(np.count_nonzero(texty) > self.n // 2)
+        self.phase = 0  # 0: build everything; 1: only types that can match an answer; 2: only the others
+        self.like: dict[Type, bool] = {}
 
     # -- answers --
 
@@ -778,7 +789,8 @@ class _Search:
 
     def _key(self, t: Type, value: Any) -> Any:
         if isinstance(value, np.ndarray):
-            return value[self.probe].astype(np.int64).tobytes() if _is_int(t) else value[self.probe].tobytes()
+            probe = value.take(self.probe)
+            return probe.astype(np.int64, copy=False).tobytes() if _is_int(t) else probe.tobytes()
         return hash(value)
 
     def _offer(self, t: Type, value: Any, text: str | Callable[[], str], prec: int, size: int, *,
@@ -787,7 +799,7 @@ class _Search:
         bucket = self.seen.setdefault(t, {}).setdefault(self._key(t, value), [])
         if isinstance(value, np.ndarray):
             for other in bucket:
-                if np.array_equal(other.value, value):
+                if bool((other.value == value).all()):
                     return None
         else:
             for other in bucket:
@@ -856,6 +868,7 @@ class _Search:
     def run(self) -> Iterator[SearchProgress | str]:
         """Enumerate size by size; yields progress, and finally why it stopped."""
         last = time.perf_counter()
+        most = self.budget.expressions if self.budget.expressions is not None else math.inf
         yield self._progress()
         for size in range(1, self.max_size + 1):
             self.size = size
@@ -867,6 +880,10 @@ class _Search:
                     yield self._progress()
                     yield "exact"
                     return
+                if self.tried >= most:
+                    yield self._progress()
+                    yield "expressions"
+                    return
                 if k % _CHECK_EVERY == 0:
                     now = time.perf_counter()
                     if self.cancel():
@@ -874,17 +891,11 @@ class _Search:
                     if now > self.deadline:
                         yield "time"
                         return
-                    if self.budget.expressions is not None and self.tried >= self.budget.expressions:
-                        yield "expressions"
-                        return
                     if now - last > _PROGRESS_SECONDS:
                         last = now
                         yield self._progress()
             self.complete_size = size
             yield self._progress()
-            if self.budget.expressions is not None and self.tried >= self.budget.expressions:
-                yield "expressions"
-                return
             if time.perf_counter() > self.deadline:
                 yield "time"
                 return
@@ -910,11 +921,34 @@ class _Search:
         if s == 1:
             yield from self._terminals()
             return
-        yield from self._unary(s - 1)
-        for left in range(s - 2, 0, -1):
-            yield from self._binary(left, s - 1 - left)
-        yield from self._joins(s - 2)
-        yield from self._ternary(s - 1)
+        # first what can match the answers, then (below the largest size) what only builds larger expressions
+        for phase in (1, 2) if s < self.max_size else (1,):
+            self.phase = phase
+            yield from self._unary(s - 1)
+            for left in range(s - 2, 0, -1):
+                yield from self._binary(left, s - 1 - left)
+            yield from self._joins(s - 2)
+            yield from self._ternary(s - 1)
+        self.phase = 0
+
+    def _wanted(self, t: Type) -> bool:
+        """Whether this pass builds values of type t (pass 1: those that can match an answer)."""
+        if self.phase == 0:
+            return True
+        like = self.like.get(t)
+        if like is None:
+            like = self.like[t] = self._answer_like(t)
+        return like if self.phase == 1 else not like
+
+    def _answer_like(self, t: Type) -> bool:
+        answers = self.counted_answers
+        if _is_int(t):
+            return bool(np.count_nonzero(answers.ints != _NO_INT))
+        if _is_bool(t):
+            return self.bool_answers
+        if isinstance(t, ListType) and _is_int(t.elem):
+            return any(v is not None and len(v) != 1 for v in answers.int_lists)
+        return is_renderable(t) and self.texty_answers
 
     def _terminals(self) -> Iterator[None]:
         by_name = {name: [x[name] for x in self.table.inputs] for name in self.table.names}
@@ -941,25 +975,27 @@ class _Search:
         for t, entries in self.kinds(c):
             for x in entries:
                 if _is_int(t):
-                    if not x.const or (x.size == 1 and x.lo in (1, 2, 3)):
+                    if self._wanted(INT) and (not x.const or (x.size == 1 and x.lo in (1, 2, 3))):
                         self._offer(INT, -x.value.astype(_dtype(-x.hi, -x.lo), copy=False), lambda x=x: "-" + x.wrap(_P_UNARY, True),
                                     _P_UNARY, s)
                         yield
                     if x.const:
                         continue
-                    if x.lo < 0:
+                    if x.lo < 0 and self._wanted(INT):
                         self._offer(INT, np.abs(x.value.astype(_dtype(0, max(-x.lo, x.hi)), copy=False)), f"abs({x.text})", _P_ATOM, s)
                         yield
-                    if x.size == 1 and self.text_ops:  # str(a) of an input: its digits (of larger ints, rarely a rule and costly)
+                    if x.size == 1 and self.text_ops and self._wanted(STR):  # str(a) of an input: its digits (of larger ints, rarely a rule and costly)
                         self._offer(STR, tuple(map(str, x.rows())), f"str({x.text})", _P_ATOM, s, candidate=False)
                         yield
                 elif _is_bool(t):
                     if x.const:
                         continue
-                    self._offer(BOOL, ~x.value, lambda x=x: "not " + x.wrap(_P_NOT, True), _P_NOT, s)
-                    yield
-                    self._offer(INT, x.value.astype(np.int16), f"int({x.text})", _P_ATOM, s)
-                    yield
+                    if self._wanted(BOOL):
+                        self._offer(BOOL, ~x.value, lambda x=x: "not " + x.wrap(_P_NOT, True), _P_NOT, s)
+                        yield
+                    if self._wanted(INT):
+                        self._offer(INT, x.value.astype(np.int16), f"int({x.text})", _P_ATOM, s)
+                        yield
                 elif isinstance(t, StrType):
                     if x.const:
                         continue
@@ -998,6 +1034,8 @@ class _Search:
                     yield from self._rows1(STR, _join(sep), f"join({x.text}, {_str_literal(sep)})", c + 2, x, candidate=not plain)
 
     def _rows1(self, t: Type, fn: Callable[[Any], Any], text: str, size: int, x: _Entry, candidate: bool = True) -> Iterator[None]:
+        if not self._wanted(t):
+            return
         values = _rowwise(fn, x.rows())
         if values is not None:
             self._offer_rows(t, values, text, _P_ATOM, size, candidate)
@@ -1027,7 +1065,7 @@ class _Search:
         left, right = self.bank(l, INT), self.bank(r, INT)
         if not left or not right:
             return
-        for op, (prec, commutative) in _INT_OPS.items():
+        for op, (prec, commutative) in _INT_OPS.items() if self._wanted(INT) else ():
             if commutative and l < r:
                 continue  # built the other way round
             self_pairs = op in ("+", "*")  # a + a and a * a mean something; a & a, min(a, a) do not
@@ -1042,7 +1080,7 @@ class _Search:
                     bound = _int_bound(op, x, y)
                     if bound is None or not _fits(*bound):
                         continue
-                    dt = np.promote_types(np.promote_types(x.value.dtype, y.value.dtype), _dtype(*bound))
+                    dt = _promote(x.value.dtype, y.value.dtype, _dtype(*bound))
                     a = x.lo if x.const else x.value.astype(dt, copy=False)
                     b = y.lo if y.const else y.value.astype(dt, copy=False)
                     value = _int_apply(op, a, b, y.lo)
@@ -1079,8 +1117,8 @@ class _Search:
         return True
 
     def _int_compares(self, left: list[_Entry], right: list[_Entry], l: int, r: int, s: int) -> Iterator[None]:
-        if s == self.max_size and not self.bool_answers:
-            return  # a bool of the largest size is used by nothing, and matches no answer
+        if not self._wanted(BOOL):
+            return
         for i, x in enumerate(left):
             if x.const:
                 continue
@@ -1100,7 +1138,7 @@ class _Search:
                     yield
 
     def _bool_pairs(self, l: int, r: int, s: int) -> Iterator[None]:
-        if l < r or (s == self.max_size and not self.bool_answers):
+        if l < r or not self._wanted(BOOL):
             return
         left, right = self.bank(l, BOOL), self.bank(r, BOOL)
         for i, x in enumerate(left):
@@ -1157,7 +1195,7 @@ class _Search:
                             continue
                         yield from self._rows2(BOOL, operator.eq, lambda x=x, y=y: f"{x.wrap(_P_CMP, True)} == {y.wrap(_P_CMP, True)}", _P_CMP, s, x, y)
         # base(n, b), int(s, b): a constant base
-        for x in self.bank(l, INT) if self.text_ops else []:
+        for x in self.bank(l, INT) if self.text_ops and l == 1 else []:
             if x.const:
                 continue
             for b in self.bank(r, INT):
@@ -1172,6 +1210,8 @@ class _Search:
 
     def _rows2(self, t: Type, fn: Callable[[Any, Any], Any], text: str | Callable[[], str], prec: int, s: int, x: _Entry, y: _Entry,
                y_rows: list[Any] | None = None) -> Iterator[None]:
+        if not self._wanted(t):
+            return
         values = _rowwise(fn, x.rows(), y_rows if y_rows is not None else y.rows())
         if values is not None:
             self._offer_rows(t, values, text, prec, s)
@@ -1188,7 +1228,7 @@ class _Search:
                 for sa in range(1, total - sc):
                     sb = total - sc - sa
                     for t, bodies in self.kinds(sa):
-                        if _is_bool(t):
+                        if _is_bool(t) or not self._wanted(t):
                             continue
                         others = self.bank(sb, t)
                         for a in bodies:
