@@ -106,7 +106,8 @@ async def test_prompt_then_step_forward_and_back(make_app) -> None:
         assert len(view.lens) == 4 and len(view.lens[0]) == 5
         bar = screen.query_one(StepBar)
         assert bar.index == 0 and bar.steps == ("embed", "L0.attn", "L0.mlp", "L1.attn", "L1.mlp", "unembed")
-        assert "step 1/6" in str(bar.render())
+        assert "step 0/5" in str(bar.render())  # numbered as `tui-interp step` numbers them
+        assert screen.query_one(StepPanel).border_title == "Step 0/5: embed"
         # enter moved focus to the tree, so the step keys work at once
         assert isinstance(app.focused, ComponentTree)
         await press(pilot, "n")
@@ -179,17 +180,30 @@ async def test_attention_heatmap_labels_are_escaped(make_app) -> None:
         assert "\x1b" not in screen.query_one(PositionsTable).text()
 
 
-async def test_long_prompt_heatmap_scrolls(make_app) -> None:
+async def test_long_prompt_heatmap_follows_the_position_cursor(make_app) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await submit_prompt(pilot, " ".join(f"w{i}" for i in range(40)))
         await press(pilot, "n")
-        wrap = main(app).query_one("#heatmap-wrap")
-        assert wrap.virtual_size.width > wrap.size.width  # wider than the panel: it scrolls
-        assert wrap.max_scroll_x > 0
-        panel = main(app).query_one(StepPanel)
-        assert panel.max_scroll_y > 0  # 40 rows do not fit in 24 lines either
+        screen = main(app)
+        heatmap = screen.query_one(AttentionHeatmap)
+        lines = heatmap.window_text().splitlines()
+        # two header lines (short tokens, then full indices: 39, never a cut 9), then the rows
+        assert "w39" not in lines[0] and "39" in lines[1].split()
+        assert lines[-1].split()[:2] == ["39", "w39"]  # the cursor starts on the last position
+        assert heatmap.first_col > 0 and "‹" in lines[1]  # columns 0.. are off to the left
+        assert len(lines) <= heatmap.size.height
+        # the cursor moves left: the window follows it, by as little as it can
+        await press(pilot, *["comma"] * 39)
+        assert screen.cursor == 0 and heatmap.first_col == 0 and heatmap.first_row == 0
+        lines = heatmap.window_text().splitlines()
+        assert lines[1].split()[0] == "0" and lines[2].split()[:2] == ["0", "w0"]
+        # and stays where it is across steps
+        await press(pilot, *["full_stop"] * 5, "n", "n")
+        assert screen.view.name == "L1.attn" and screen.cursor == 5 and heatmap.first_col == 0
+        await press(pilot, "greater_than_sign")
+        assert screen.cursor == 39 and heatmap.window_text().splitlines()[-1].split()[0] == "39"
 
 
 async def test_head_keys_and_tree_selection_choose_the_head(make_app) -> None:
@@ -423,7 +437,10 @@ async def test_theory_diagnostics_compare_and_counterexample(make_app, theory_fi
         col = line.plain.index(" c") + 1
         assert any(span.start <= col < span.end and "underline" in str(span.style) for span in line.spans)
         assert panel.modified
-        assert screen.check_action("compare", ()) is None  # errors: no comparison
+        # errors: ctrl+r says why it cannot run, and nothing runs
+        await press(pilot, "ctrl+r")
+        assert not screen.comparing
+        assert any("fix the theory's errors first: 4:" in str(n.message) for n in app._notifications)
         for _ in range(4):
             await pilot.press("backspace")
         await pilot.pause(0.3)
@@ -690,7 +707,14 @@ async def test_suggested_head_labels_are_accepted_in_one_key(tmp_path: Path) -> 
         assert "previous-token head" in {s.name for s in dialog.suggestions}
         await pilot.press("enter")
         await settle(pilot)
-        assert isinstance(app.screen, MainScreen)
+        assert isinstance(app.screen, SuggestDialog)  # it stays open for the next one
         [label] = json.loads(labels.read_text())["labels"]
         assert (label["component"], label["name"]) == (best.component, "induction head")
         assert label["tags"] == ["suggested"] and label["evidence"][0]["value"] > 0.9
+        second = dialog.suggestions[1]
+        await pilot.press("enter")  # the cursor moved to the next suggestion
+        await settle(pilot)
+        assert {lab["component"] for lab in json.loads(labels.read_text())["labels"]} == {best.component, second.component}
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, MainScreen)

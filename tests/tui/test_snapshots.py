@@ -16,7 +16,10 @@ SMALL, LARGE = (80, 24), (160, 48)
 
 
 async def _quiet(pilot) -> None:
+    """No toasts, and text cursors that do not blink (a blink would make the picture timing-dependent)."""
     pilot.app.clear_notifications()
+    for box in pilot.app.screen.query("Input, TextArea"):
+        box.cursor_blink = False
     await pilot.pause()
 
 
@@ -120,3 +123,93 @@ def test_attribution_dialog(snap_compare, make_app) -> None:
 @pytest.mark.parametrize("theme", ["light", "high-contrast", "ansi-16"])
 def test_themes(snap_compare, make_app, theme: str) -> None:
     assert snap_compare(make_app(theme=theme), terminal_size=SMALL, run_before=_at_attention_step())
+
+
+# ---- issue 17: the new views, the key bar, the cursor, the results on the whole screen
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_long_prompt_with_the_position_cursor_moved(snap_compare, make_app, size) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, " ".join(f"w{i}" for i in range(40)))
+        await pilot.press("n", *["comma"] * 12)
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_lens_view(snap_compare, make_app, size) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, " ".join(f"w{i}" for i in range(12)))
+        await pilot.press("2")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_patching_view(snap_compare, make_app, size) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3 w4 w5 w6")
+        await pilot.press("3")
+        await settle(pilot)
+        pilot.app.screen.query_one("#patch-corrupt").value = "w1 w2 w9 w4 w5 w6"
+        await pilot.press("enter")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_theory_results_on_the_whole_screen(snap_compare, make_app, theory_file: Path, size) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "ctrl+r")
+        await settle(pilot)
+        await pilot.press("f")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(theory_path=theory_file), terminal_size=size, run_before=run_before)
+
+
+def test_keys_panel(snap_compare, make_app) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "question_mark")
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_ablate_dialog_with_its_reference_and_keys(snap_compare, make_app) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3")
+        pilot.app.screen.query_one(ComponentTree).select_component("L0.mlp")
+        await pilot.pause()
+        await pilot.press("a")
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+def test_neurons_in_the_component_tree(snap_compare, make_app) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await submit_prompt(pilot, "w1 w2 w3")
+        tree = pilot.app.screen.query_one(ComponentTree)
+        tree.select_component("L1.mlp")
+        await pilot.pause()
+        await pilot.press("space")
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from tui_interp.engine.workbench import DLAView, Header, LabelsView, StepView
+from tui_interp.engine.workbench import DLAView, Header, LabelsView, LensView, Neuron, PatchView, StepView, TheoryInfo
 from tui_interp.theory import Diagnostic
 
 if TYPE_CHECKING:
@@ -44,6 +44,41 @@ class StepReady(Message):
         super().__init__()
         self.view = view
 
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, StepReady)  # a view is the whole state: only the newest is drawn
+
+
+class NeuronsReady(Message):
+    """The top neurons of one layer's MLP on the prompt of forward pass `run`."""
+
+    def __init__(self, layer: int, neurons: tuple[Neuron, ...], run: int) -> None:
+        super().__init__()
+        self.layer = layer
+        self.neurons = neurons
+        self.run = run
+
+
+class LensReady(Message):
+    def __init__(self, lens: LensView) -> None:
+        super().__init__()
+        self.lens = lens
+
+
+class PatchReady(Message):
+    def __init__(self, patch: PatchView | None, error: str = "") -> None:
+        super().__init__()
+        self.patch = patch
+        self.error = error
+
+
+class ReferenceSet(Message):
+    """The ablation reference changed; `description` says what it is now."""
+
+    def __init__(self, description: str, view: StepView | None) -> None:
+        super().__init__()
+        self.description = description
+        self.view = view
+
 
 class LabelsReady(Message):
     def __init__(self, labels: LabelsView, saved: str | None = None) -> None:
@@ -62,10 +97,11 @@ class TheoryText(Message):
 
 
 class DiagnosticsReady(Message):
-    def __init__(self, text: str, diagnostics: list[Diagnostic]) -> None:
+    def __init__(self, text: str, diagnostics: list[Diagnostic], info: TheoryInfo | None = None) -> None:
         super().__init__()
         self.text = text
         self.diagnostics = diagnostics
+        self.info = info
 
 
 class CompareProgress(Message):
@@ -78,9 +114,10 @@ class CompareProgress(Message):
 
 
 class CompareDone(Message):
-    def __init__(self, result: CompareResult | None) -> None:
+    def __init__(self, result: CompareResult | None, note: str = "") -> None:
         super().__init__()
-        self.result = result  # None: cancelled
+        self.result = result  # None: cancelled or failed (`note` says which)
+        self.note = note
 
 
 class AttributionReady(Message):
@@ -116,6 +153,14 @@ class ComponentFocused(Message):
         super().__init__()
         self.component = component
         self.jump = jump  # True when the user pressed enter: take the step view there
+
+
+class NeuronsWanted(Message):
+    """An MLP node of the component tree was opened: list its top neurons."""
+
+    def __init__(self, layer: int) -> None:
+        super().__init__()
+        self.layer = layer
 
 
 class StepChosen(Message):

@@ -1,7 +1,12 @@
-"""Dialogs: each a ModalScreen[T] that dismisses with its answer (None when cancelled)."""
+"""Dialogs: each a ModalScreen[T] that dismisses with its answer (None when cancelled).
+
+Every dialog shows its own keys on its own key bar (the workbench's keys do not act here), and
+escape always closes it without doing anything.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +24,8 @@ from tui_interp.engine.workbench import DLAView
 from tui_interp.labels import Label as ComponentLabel
 from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.text import clip, token_label
-from tui_interp.tui.widgets.step_view import bar
+from tui_interp.tui.widgets.grid import bar
+from tui_interp.tui.widgets.keybar import KeyBar
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,7 @@ class LabelDialog(ModalScreen[LabelInput | None]):
                 if e is not None:
                     yield Button("Remove ^d", id="remove", variant="error", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+        yield KeyBar(extra=(("enter", "Save"),))
 
     def on_mount(self) -> None:
         self.query_one("#label-name", Input).focus()
@@ -104,24 +111,28 @@ class LabelDialog(ModalScreen[LabelInput | None]):
 
 MODE_HELP = {
     "zero": "set its output to zero",
-    "mean": "replace its output by its mean over 64 random prompts",
-    "resample": "replace its output by its output on one random prompt",
+    "mean": "replace its output by its mean over the reference inputs",
+    "resample": "replace its output by its output on one reference input",
 }
+CHANGE_REFERENCE = "reference"  # what AblateDialog returns when the user wants another reference
 
 
 class AblateDialog(ModalScreen[str | None]):
-    """Choose how to ablate a component: z, m, r, or enter on the highlighted mode."""
+    """Choose how to ablate a component: z, m, r, or enter on the highlighted mode; c changes
+    the reference inputs that mean and resample use (shown)."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel"),
         Binding("z", "choose('zero')", "Zero"),
         Binding("m", "choose('mean')", "Mean"),
         Binding("r", "choose('resample')", "Resample"),
+        Binding("c", "choose('reference')", "Reference"),
     ]
 
-    def __init__(self, component: str) -> None:
+    def __init__(self, component: str, reference: str = "") -> None:
         super().__init__()
         self.component = component
+        self.reference = reference
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog"):
@@ -130,7 +141,9 @@ class AblateDialog(ModalScreen[str | None]):
                 *[Option(Text.assemble((f"{m[0]}  {m:<9}", "bold"), MODE_HELP[m]), id=m) for m in ABLATION_MODES],
                 id="modes",
             )
-            yield Static(Text("z / m / r or enter · esc cancels", style="dim"))
+            yield Static(Text.assemble(("Reference: ", "bold"), display_text(self.reference or "random token sequences"),
+                                       (" (c changes it)", "dim")), id="reference")
+        yield KeyBar(extra=(("enter", "Ablate"),))
 
     def on_mount(self) -> None:
         self.query_one(OptionList).focus()
@@ -142,6 +155,114 @@ class AblateDialog(ModalScreen[str | None]):
 
     def action_choose(self, mode: str) -> None:
         self.dismiss(mode)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReferenceDialog(ModalScreen[tuple[str, str | None] | None]):
+    """What mean and resample ablation average over or draw from: random token sequences, the
+    theory's inputs, or the prompts of a file. Returns (kind, prompts file or None)."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("r", "choose('random')", "Random", show=False),
+        Binding("t", "choose('theory')", "Theory", show=False),
+        Binding("f", "choose('prompts')", "File", show=False),
+    ]
+
+    def __init__(self, current: str, path: str = "") -> None:
+        super().__init__()
+        self.current = current
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Static(Text("Reference inputs for mean and resample ablation", style="bold"), classes="dialog-title")
+            yield Static(Text.assemble(("now: ", "dim"), display_text(self.current)))
+            yield OptionList(
+                Option(Text.assemble(("r  random  ", "bold"), "64 random token sequences of the prompt's length (seeded)"), id="random"),
+                Option(Text.assemble(("t  theory  ", "bold"), "64 inputs of the theory in the side panel (seeded)"), id="theory"),
+                Option(Text.assemble(("f  file    ", "bold"), "the prompts of a file: one per line, or JSONL"), id="prompts"),
+                id="kinds",
+            )
+            yield Input(self.path, placeholder="prompts file (for f), then enter", id="reference-path", compact=True)
+        yield KeyBar(extra=(("r t f", "Random, theory, file"), ("enter", "Choose")))
+
+    def on_mount(self) -> None:
+        self.query_one(OptionList).focus()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.action_choose(event.option.id or "random")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.dismiss(("prompts", event.value.strip()))
+
+    def action_choose(self, kind: str) -> None:
+        if kind == "prompts":
+            path = self.query_one("#reference-path", Input)
+            if path.value.strip() and path.has_focus:
+                self.dismiss(("prompts", path.value.strip()))
+            else:
+                path.focus()
+            return
+        self.dismiss((kind, None))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+@dataclass(frozen=True)
+class PatchInput:
+    corrupt: str
+    target: str
+    other: str
+
+
+class PatchDialog(ModalScreen[PatchInput | None]):
+    """The corrupted prompt (same length in tokens as the clean one) and the metric's tokens."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, clean: str, n_tokens: int, last: PatchInput | None = None) -> None:
+        super().__init__()
+        self.clean = clean
+        self.n_tokens = n_tokens
+        self.last = last
+
+    def compose(self) -> ComposeResult:
+        last = self.last
+        with Vertical(id="dialog", classes="dialog"):
+            yield Static(Text("Activation patching", style="bold"), classes="dialog-title")
+            yield Static(Text.assemble(("clean: ", "bold"), clip(token_label(self.clean), 44), (f"  ({self.n_tokens} tokens)", "dim")))
+            yield Label("Corrupted prompt (same number of tokens)")
+            yield Input(last.corrupt if last else self.clean, id="patch-corrupt", compact=True)
+            yield Label("Target token (empty: the clean top; #12 for an id)")
+            yield Input(last.target if last else "", id="patch-target", compact=True)
+            yield Label("Other token (empty: the corrupted top)")
+            yield Input(last.other if last else "", id="patch-other", compact=True)
+        yield KeyBar(extra=(("enter", "Run patching"), ("tab", "Next field")))
+
+    def on_mount(self) -> None:
+        self.query_one("#patch-corrupt", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_run()
+
+    def action_run(self) -> None:
+        corrupt = self.query_one("#patch-corrupt", Input).value
+        if not corrupt.strip():
+            self.query_one("#patch-corrupt", Input).focus()
+            return
+        self.dismiss(PatchInput(corrupt, self.query_one("#patch-target", Input).value.strip(),
+                                self.query_one("#patch-other", Input).value.strip()))
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -170,7 +291,7 @@ class DLADialog(ModalScreen[str | None]):
             yield Static(title, classes="dialog-title")
             table: DataTable[str | Text] = DataTable(id="dla-table", cursor_type="row", zebra_stripes=True)
             yield table
-            yield Static(Text("enter selects the component · esc closes", style="dim"))
+        yield KeyBar(extra=(("enter", "Go to the component"),))
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -197,31 +318,38 @@ class DLADialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class SuggestDialog(ModalScreen[Any]):
-    """Suggested head labels with their scores; enter accepts the highlighted one (one key)."""
+class SuggestDialog(ModalScreen[None]):
+    """Suggested head labels with their scores; enter accepts the highlighted one (one key) and
+    the dialog stays open for the next; escape closes it."""
 
     BINDINGS = [Binding("escape", "cancel", "Close")]
 
-    def __init__(self, suggestions: tuple[Any, ...], labels: dict[str, ComponentLabel]) -> None:
+    def __init__(self, suggestions: tuple[Any, ...], labels: dict[str, ComponentLabel],
+                 accept: Callable[[Any], None] | None = None) -> None:
         super().__init__()
         self.suggestions = suggestions
         self.labels = labels
+        self.accept = accept
+        self.accepted: list[Any] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog dialog-wide"):
             yield Static(Text("Suggested head labels", style="bold"), classes="dialog-title")
             if self.suggestions:
                 yield DataTable(id="suggest-table", cursor_type="row", zebra_stripes=True)
-                yield Static(Text("enter labels the head with the suggestion · esc closes", style="dim"))
             else:
                 yield Static(Text("No head matches a known pattern (previous token, induction, first token, "
                                   "self, attends to an input) with a score of 0.5 or more."))
+        yield KeyBar(extra=(("enter", "Accept (stays open for the next)"),) if self.suggestions else ())
 
     def on_mount(self) -> None:
         if not self.suggestions:
             return
         table: DataTable[str | Text] = self.query_one(DataTable)
-        table.add_columns("head", "suggestion", "score", "current label")
+        table.add_column("head")
+        table.add_column("suggestion")
+        table.add_column("score")
+        table.add_column("current label", key="current")
         for i, s in enumerate(self.suggestions):
             label = self.labels.get(s.component)
             table.add_row(
@@ -236,7 +364,19 @@ class SuggestDialog(ModalScreen[Any]):
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
-        self.dismiss(self.suggestions[int(str(event.row_key.value))])
+        self._accept(int(str(event.row_key.value)))
+
+    def _accept(self, i: int) -> None:
+        s = self.suggestions[i]
+        if s in self.accepted:
+            return
+        self.accepted.append(s)
+        if self.accept is not None:
+            self.accept(s)
+        table = self.query_one(DataTable)
+        table.update_cell(str(i), "current", Text("✓ " + clip(display_text(s.name), 22), style="bold"))
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -255,7 +395,7 @@ class SaveAsDialog(ModalScreen[str | None]):
         with Vertical(id="dialog", classes="dialog"):
             yield Static(Text("Save theory as", style="bold"), classes="dialog-title")
             yield Input(self.suggestion, id="save-path", compact=True)
-            yield Static(Text("enter saves · esc cancels", style="dim"))
+        yield KeyBar(extra=(("enter", "Save"),))
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -263,7 +403,10 @@ class SaveAsDialog(ModalScreen[str | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        value = event.value.strip()
+        self.action_save()
+
+    def action_save(self) -> None:
+        value = self.query_one(Input).value.strip()
         if value:
             self.dismiss(value)
 
@@ -289,6 +432,7 @@ class ConfirmDialog(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Yes (y)", id="yes", variant="error", compact=True)
                 yield Button("No (n)", id="no", compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -305,7 +449,7 @@ class ConfirmDialog(ModalScreen[bool]):
 class KeysDialog(ModalScreen[None]):
     """Every key of the workbench, with what it does. ? or escape closes it."""
 
-    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+    BINDINGS = [Binding("escape,question_mark,q,f1", "close", "Close")]
 
     def __init__(self, rows: list[tuple[str, str]]) -> None:
         super().__init__()
@@ -327,6 +471,7 @@ class KeysDialog(ModalScreen[None]):
             with VerticalScroll(id="keys-scroll"):
                 yield Static(text, id="keys-text")
             yield Static(Text("? or esc closes · ctrl+p finds any action by name", style="dim"))
+        yield KeyBar()
 
     def action_close(self) -> None:
         self.dismiss(None)

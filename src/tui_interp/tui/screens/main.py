@@ -1,7 +1,12 @@
-"""The workbench: prompt, step bar, component tree, step view and the theory side panel.
+"""The workbench: prompt, step bar, component tree, the step / lens / patching views, and the
+theory side panel.
 
 The screen is the one controller: it runs every core call in a thread worker (torch never runs
 on the UI thread), receives results as messages, and hands them down to widgets as attributes.
+
+Keys are never lost: step requests go through a StepQueue that one worker drains, folding a
+burst of moves into one computation. Focus follows one model (see FOCUS_HELP): in a text box
+every printable key types and escape returns to the workbench; elsewhere single-letter keys act.
 """
 
 from __future__ import annotations
@@ -11,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Input
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tui_interp.components import parse_component
@@ -26,36 +32,56 @@ from tui_interp.model.tokenizer import display_text
 from tui_interp.theory import Diagnostic
 from tui_interp.tui import messages as m
 from tui_interp.tui.screens.dialogs import (
+    CHANGE_REFERENCE,
     AblateDialog,
     ConfirmDialog,
     DLADialog,
     KeysDialog,
     LabelDialog,
     LabelInput,
+    PatchDialog,
+    PatchInput,
+    ReferenceDialog,
     SaveAsDialog,
     SuggestDialog,
 )
+from tui_interp.tui.stepqueue import StepQueue
 from tui_interp.tui.text import plain
 from tui_interp.tui.widgets.component_tree import ComponentTree
 from tui_interp.tui.widgets.header import ModelHeader
 from tui_interp.tui.widgets.interventions import InterventionList
+from tui_interp.tui.widgets.keybar import KeyBar, is_typing, key_text
+from tui_interp.tui.widgets.lens_view import LensPanel
+from tui_interp.tui.widgets.patch_view import PatchPanel
 from tui_interp.tui.widgets.prompt import PromptInput
 from tui_interp.tui.widgets.step_view import StepPanel
 from tui_interp.tui.widgets.stepbar import StepBar
-from tui_interp.tui.widgets.theory_panel import TheoryPanel
+from tui_interp.tui.widgets.theory_panel import TheoryPanel, TheoryResults
 
 log = logging.getLogger(__name__)
+
+VIEWS = ("step", "lens", "patch")
+VIEW_TITLES = {"step": "1 step", "lens": "2 lens", "patch": "3 patching"}
 
 # (action, title, help): the command palette offers each one that makes sense at the moment.
 COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("focus_prompt", "Edit the prompt", "Move the cursor to the prompt box (/)"),
-    ("step(1)", "Next step", "Run the next step of the forward pass (n, →)"),
+    ("step(1)", "Next step", "Run the next step of the forward pass (n, →; held or pressed fast, steps add up)"),
     ("step(-1)", "Previous step", "Go back one step (p, ←)"),
     ("goto('first')", "First step", "Go to the embedding step (g, home)"),
     ("goto('last')", "Last step", "Run to the end of the pass (G, end)"),
     ("head(1)", "Next head", "Show the next attention head of this layer (])"),
     ("head(-1)", "Previous head", "Show the previous attention head of this layer ([)"),
+    ("cursor(1)", "Position cursor right", "Move the position cursor one token right (.; ↓ in the step view)"),
+    ("cursor(-1)", "Position cursor left", "Move the position cursor one token left (,; ↑ in the step view)"),
+    ("cursor_to('first')", "First position", "Put the position cursor on the first token (<)"),
+    ("cursor_to('last')", "Last position", "Put the position cursor on the last token (>)"),
+    ("show_view('step')", "Step view", "The step: prediction, attention or neurons, norms and lens (1)"),
+    ("show_view('lens')", "Lens view", "The logit lens at every stage and position (2)"),
+    ("show_view('patch')", "Patching view", "Activation patching, component by position (3)"),
+    ("patch_setup", "Run activation patching", "Corrupted prompt and target token, then the table (e)"),
     ("ablate", "Ablate the selected component", "Zero, mean or resample ablation (a)"),
+    ("reference", "Choose the ablation reference", "What mean and resample use: random tokens, the theory's inputs, a prompts file (R)"),
     ("undo_intervention", "Remove the last intervention", "Undo the most recent ablation (u)"),
     ("clear_interventions", "Remove all interventions", "Back to the clean model (U)"),
     ("label", "Label the selected component", "Name, note and tags, saved at once (l)"),
@@ -65,21 +91,27 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("compare", "Compare the theory with the model", "Run the theory over its domain (ctrl+r)"),
     ("cancel_compare", "Cancel the comparison", "Stop the running comparison (escape)"),
     ("save_theory", "Save the theory", "Write the theory file (ctrl+s)"),
-    ("show_keys", "Show the keys", "The key bindings of what has focus (?)"),
+    ("maximize_pane", "Full screen", "The pane with focus (or the theory results) fills the screen; again or esc restores (f)"),
+    ("escape", "Back to the workbench", "Leave a text box or the theory panel (escape)"),
+    ("show_keys", "Show the keys", "Every key, and how focus works (?, f1)"),
     ("quit", "Quit", "Leave tui-interp (q)"),
 )
 
-
-KEY_NAMES = {
-    "right": "→", "left": "←", "right_square_bracket": "]", "left_square_bracket": "[",
-    "question_mark": "?", "slash": "/", "escape": "esc", "home": "home", "end": "end",
-}
+FOCUS_HELP = (
+    ("", "How focus works"),
+    ("esc", "from the prompt, the theory editor or any box: back to the workbench"),
+    ("", "  (at 80 columns it also closes the theory panel; with nothing to leave, esc"),
+    ("", "  cancels a running comparison, or restores a full-screen pane)"),
+    ("enter", "in the prompt: run it and go back to the workbench (also while loading)"),
+    ("letters", "act only in the workbench; in a text box every printable key types"),
+    ("ctrl keys", "act everywhere: ^t theory, ^r compare, ^s save, ^p palette, ^q quit"),
+)
 OTHER_KEYS = (
     ("", "Elsewhere"),
-    ("enter", "in the prompt: run it; in the tree: go to that component's step"),
-    ("space", "in the tree: expand or collapse"),
+    ("enter", "in the tree: go to that component's step; on a counterexample: load it"),
+    ("space", "in the tree: expand or collapse (an MLP lists its top neurons)"),
+    ("↑ ↓", "in the step view: move the position cursor; in lists: move"),
     ("x, delete", "in the interventions list: remove the highlighted one"),
-    ("enter", "on a counterexample: load it as the prompt"),
     ("tab", "next pane (shift+tab: previous)"),
     ("ctrl+p", "command palette: every action by name, themes"),
     ("ctrl+q", "quit at once"),
@@ -87,43 +119,60 @@ OTHER_KEYS = (
 
 
 def _key_text(keys: str) -> str:
-    return ", ".join(KEY_NAMES.get(k, k.replace("ctrl+", "^")) for k in keys.split(","))
+    return ", ".join(key_text(k) for k in keys.split(","))
 
 
 def keys_table() -> list[tuple[str, str]]:
     """(keys, what they do) for the keys panel, from the bindings and the palette's help text."""
-    by_action = {b.action: b for b in MainScreen.BINDINGS if isinstance(b, Binding)}
+    by_action: dict[str, list[str]] = {}
+    for b in MainScreen.BINDINGS:
+        if isinstance(b, Binding):
+            by_action.setdefault(b.action, []).append(b.key)
     rows: list[tuple[str, str]] = [("", "Workbench")]
     for action, title, _ in COMMANDS:
-        binding = by_action.get(action)
-        if binding is not None:
-            rows.append((_key_text(binding.key), title))
-    return rows + list(OTHER_KEYS)
+        keys = by_action.get(action)
+        if keys:
+            rows.append((_key_text(",".join(keys)), title))
+    return rows + list(FOCUS_HELP) + list(OTHER_KEYS)
 
 
 class MainScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-narrow"), (120, "-wide")]
+    ALLOW_IN_MAXIMIZED_VIEW = "KeyBar"
 
+    # In the order of the key bar's priority: at 80 columns the last ones are left out.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n,right", "step(1)", "Next", key_display="n"),
-        Binding("p,left", "step(-1)", "Prev", key_display="p"),
+        Binding("n,right", "step(1)", "Next"),
+        Binding("p,left", "step(-1)", "Prev"),
+        Binding("a", "ablate", "Ablate"),
+        Binding("l", "label", "Label"),
+        Binding("d", "dla", "DLA"),
+        Binding("t", "toggle_theory", "Theory"),
+        Binding("ctrl+t", "toggle_theory", "Theory"),  # works from the editor and the prompt too
+        Binding("ctrl+r", "compare", "Compare"),
+        Binding("escape", "escape", "Back"),
+        Binding("q", "quit", "Quit"),
+        Binding("f", "maximize_pane", "Full"),
+        Binding("ctrl+s", "save_theory", "Save"),
         Binding("g,home", "goto('first')", "First step", show=False),
         Binding("G,end", "goto('last')", "Last step", show=False),
         Binding("right_square_bracket", "head(1)", "Next head", show=False),
         Binding("left_square_bracket", "head(-1)", "Previous head", show=False),
-        Binding("a", "ablate", "Ablate"),
+        Binding("full_stop", "cursor(1)", "Position →", show=False),
+        Binding("comma", "cursor(-1)", "Position ←", show=False),
+        Binding("less_than_sign", "cursor_to('first')", "First position", show=False),
+        Binding("greater_than_sign", "cursor_to('last')", "Last position", show=False),
+        Binding("1", "show_view('step')", "Step view", show=False),
+        Binding("2", "show_view('lens')", "Lens view", show=False),
+        Binding("3", "show_view('patch')", "Patching view", show=False),
+        Binding("e", "patch_setup", "Patching", show=False),
         Binding("u", "undo_intervention", "Undo ablation", show=False),
         Binding("U", "clear_interventions", "Clear ablations", show=False),
-        Binding("l", "label", "Label"),
-        Binding("d", "dla", "DLA"),
+        Binding("R", "reference", "Ablation reference", show=False),
         Binding("s", "suggest", "Suggest labels", show=False),
-        Binding("t,ctrl+t", "toggle_theory", "Theory", key_display="t"),  # ctrl+t works from the editor too
-        Binding("ctrl+r", "compare", "Compare", key_display="^r"),
-        Binding("ctrl+s", "save_theory", "Save theory", show=False),
-        Binding("escape", "cancel_compare", "Cancel compare", show=False),
         Binding("slash", "focus_prompt", "Prompt", show=False),
-        Binding("question_mark", "show_keys", "Keys", key_display="?"),
-        Binding("q", "quit", "Quit"),
+        Binding("question_mark", "show_keys", "Keys"),
+        Binding("f1", "show_keys", "Keys", show=False),
     ]
 
     def __init__(self, workbench: Workbench) -> None:
@@ -133,11 +182,21 @@ class MainScreen(Screen[None]):
         self.view: StepView | None = None
         self.labels = LabelsView()
         self.diagnostics: list[Diagnostic] = []
+        self.theory_info: Any = None
         self.theory_saved_text = ""
         self.comparing = False
         self.pending_prompt: str | None = None
         self.loaded = False
         self.failed = False
+        self.steps = StepQueue()
+        self.cursor = 0  # the position cursor: a token of the prompt, kept across steps
+        self.mode = "step"
+        self.lens: Any = None
+        self.patch: Any = None
+        self.patch_input: PatchInput | None = None
+        self.reference = workbench.reference_description
+        self._home: Widget | None = None  # where escape returns to: the last workbench pane with focus
+        self._ablate_after_reference: str | None = None
 
     # ---- layout
 
@@ -149,9 +208,12 @@ class MainScreen(Screen[None]):
             with Vertical(id="left"):
                 yield ComponentTree(id="tree")
                 yield InterventionList(id="interventions")
-            yield StepPanel(id="step")
+            with ContentSwitcher(id="views", initial="step"):
+                yield StepPanel(id="step")
+                yield LensPanel(id="lens")
+                yield PatchPanel(id="patch")
             yield TheoryPanel(id="theory")
-        yield Footer(compact=True)
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         self.query_one(InterventionList).set_interventions(())
@@ -161,6 +223,7 @@ class MainScreen(Screen[None]):
         header.status = "loading weights…"
         if self.workbench.theory_path is not None:
             self.query_one(TheoryPanel).file_name = self.workbench.theory_path.name
+        self._retitle_views()
         self.query_one("#prompt", Input).focus()
         self.open_model()
 
@@ -188,16 +251,31 @@ class MainScreen(Screen[None]):
         except TuiInterpError as e:
             self.post_message(m.OpenFailed(str(e)))
 
-    @work(thread=True, exclusive=True, group="step", exit_on_error=False)
-    def run_step(self, call: Callable[[], StepView]) -> None:
-        worker = get_current_worker()
+    def _queue_move(self, move: int | str | None) -> None:
+        if self.steps.move(move, self.selected):
+            self.drain_steps()
+
+    def _queue_call(self, call: Callable[[], StepView]) -> None:
+        if self.steps.call(call):
+            self.drain_steps()
+
+    @work(thread=True, group="steps", exit_on_error=False)
+    def drain_steps(self) -> None:
+        """The one step worker: takes queued requests (a burst of moves folded into one) until
+        none is left. Never cancelled: a press is never dropped."""
+        finished = False
         try:
-            view = call()
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e)))
-            return
-        if not worker.is_cancelled:
-            self.post_message(m.StepReady(view))
+            while (job := self.steps.take()) is not None:
+                try:
+                    view = job.call() if job.call is not None else self.workbench.walk(job.moves, focus=job.focus)
+                except TuiInterpError as e:
+                    self.post_message(m.CoreError(str(e)))
+                    continue
+                self.post_message(m.StepReady(view))
+            finished = True
+        finally:
+            if not finished:
+                self.steps.stopped()
 
     @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
     def run_prefetch(self) -> None:
@@ -211,6 +289,38 @@ class MainScreen(Screen[None]):
             self.post_message(m.LabelsReady(call(), saved))
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e), title="Labels"))
+
+    @work(thread=True, group="neurons", exit_on_error=False)
+    def run_neurons(self, layer: int, run: int) -> None:
+        try:
+            self.post_message(m.NeuronsReady(layer, self.workbench.top_neurons(layer), run))
+        except TuiInterpError as e:
+            self.post_message(m.CoreError(str(e)))
+
+    @work(thread=True, exclusive=True, group="lens", exit_on_error=False)
+    def run_lens(self) -> None:
+        try:
+            self.post_message(m.LensReady(self.workbench.lens_table()))
+        except TuiInterpError as e:
+            self.post_message(m.CoreError(str(e), title="Lens"))
+
+    @work(thread=True, exclusive=True, group="patch", exit_on_error=False)
+    def run_patch(self, given: PatchInput) -> None:
+        try:
+            patch = self.workbench.patch(given.corrupt, target=given.target or None, other=given.other or None)
+        except TuiInterpError as e:
+            self.post_message(m.PatchReady(None, str(e)))
+            return
+        self.post_message(m.PatchReady(patch))
+
+    @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
+    def run_reference(self, kind: str, path: str | None, theory_text: str, focus: str | None) -> None:
+        try:
+            description, view = self.workbench.set_reference(kind, theory_text=theory_text, prompts_path=path, focus=focus)
+        except TuiInterpError as e:
+            self.post_message(m.CoreError(str(e), title="Ablation reference"))
+            return
+        self.post_message(m.ReferenceSet(description, view))
 
     @work(thread=True, exclusive=True, group="dla", exit_on_error=False)
     def run_dla(self) -> None:
@@ -230,8 +340,9 @@ class MainScreen(Screen[None]):
     def run_check(self, text: str) -> None:
         worker = get_current_worker()
         diagnostics = self.workbench.check_theory(text)
+        info = None if any(d.is_error for d in diagnostics) else self.workbench.theory_info(text)
         if not worker.is_cancelled:
-            self.post_message(m.DiagnosticsReady(text, diagnostics))
+            self.post_message(m.DiagnosticsReady(text, diagnostics, info))
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def run_compare(self, text: str) -> None:
@@ -244,7 +355,8 @@ class MainScreen(Screen[None]):
             )
         except TuiInterpError as e:
             self.post_message(m.CoreError(str(e), title="Compare"))
-            result = None
+            self.post_message(m.CompareDone(None, f"comparison failed: {e}"))
+            return
         self.post_message(m.CompareDone(None if worker.is_cancelled else result))
 
     @work(thread=True, group="save", exit_on_error=False)
@@ -270,13 +382,14 @@ class MainScreen(Screen[None]):
             self.notify(plain(f"{type(error).__name__}: {error}"), title="Internal error", severity="error", timeout=10)
             if event.worker.group == "compare":
                 self._compare_finished()
+                self.query_one(TheoryPanel).show_result(None, f"comparison failed: {type(error).__name__}")
 
     # ---- results coming back
 
     def on_header_ready(self, message: m.HeaderReady) -> None:
         self.query_one(ModelHeader).header = message.header
-        self.query_one(ComponentTree).build(self.workbench.components())
         tree = self.query_one(ComponentTree)
+        tree.build(self.workbench.components())
         tree.set_labels(self.labels.labels)
         prompt = self.query_one("#prompt", Input)
         if not message.header.has_tokenizer:
@@ -294,6 +407,7 @@ class MainScreen(Screen[None]):
 
     def on_open_failed(self, message: m.OpenFailed) -> None:
         self.failed = True
+        self.pending_prompt = None
         self.query_one(ModelHeader).status = "failed to open"
         self.notify(plain(message.message), title="Cannot open the model", severity="error", timeout=30)
         self.query_one(StepPanel).query_one("#summary").update(f"[b]Cannot open the model[/]\n{plain(message.message)}")
@@ -304,29 +418,87 @@ class MainScreen(Screen[None]):
 
     def _show_view(self, view: StepView) -> None:
         previous, self.view = self.view, view
-        if previous is None or previous.run != view.run:
+        new_run = previous is None or previous.run != view.run
+        if new_run:
             self.run_prefetch()  # a new prompt or new interventions: their steps are not computed yet
+            tree = self.query_one(ComponentTree)
+            for layer in tree.expanded_mlps:
+                self.run_neurons(layer, view.run)
+        if previous is None or previous.tokens != view.tokens:
+            self.cursor = len(view.tokens) - 1  # a new prompt: the cursor on its last token
         bar = self.query_one(StepBar)
         bar.steps = view.steps
         bar.index = view.index
         panel = self.query_one(StepPanel)
-        panel.labels = self.labels.labels
-        panel.view = view
-        self.query_one(InterventionList).set_interventions(view.interventions)
+        panel.cursor = self.cursor
+        panel.show_view(view, self.labels.labels)
+        listing = self.query_one(InterventionList)
+        listing.set_interventions(view.interventions)
+        self._show_reference()
         self.query_one(ComponentTree).set_ablated(view.interventions)
+        if previous is None or previous.prompt != view.prompt:
+            self.lens = None
+            if self.mode == "lens":
+                self._load_lens()
         bindings_state = (view.attention is not None, bool(view.interventions))
         if previous is None or bindings_state != (previous.attention is not None, bool(previous.interventions)):
-            self.refresh_bindings()  # the footer redraws itself: only when what is enabled changed
+            self.refresh_bindings()  # the key bar redraws itself: only when what is enabled changed
+
+    def _show_reference(self) -> None:
+        view = self.view
+        uses = view is not None and any(spec.endswith((":mean", ":resample")) for spec in view.interventions)
+        listing = self.query_one(InterventionList)
+        subtitle = f"over {self.reference}" if uses else ""
+        if listing.border_subtitle != subtitle:
+            listing.border_subtitle = subtitle
 
     def on_labels_ready(self, message: m.LabelsReady) -> None:
         self.labels = message.labels
         self.query_one(ComponentTree).set_labels(message.labels.labels)
-        panel = self.query_one(StepPanel)
-        panel.labels = message.labels.labels
+        self.query_one(StepPanel).set_labels(message.labels.labels)
         for warning in message.labels.warnings:
             self.notify(plain(warning), title="Labels", severity="warning", timeout=10)
         if message.saved:
             self.notify(f"{plain(message.saved)} saved to {plain(Path(message.labels.path).name)}", title="Labels")
+
+    def on_neurons_wanted(self, message: m.NeuronsWanted) -> None:
+        if self.view is None:
+            self.query_one(ComponentTree).set_neurons(message.layer, (), "type a prompt to list its top neurons")
+        else:
+            self.run_neurons(message.layer, self.view.run)
+
+    def on_neurons_ready(self, message: m.NeuronsReady) -> None:
+        if self.view is not None and message.run == self.view.run:
+            self.query_one(ComponentTree).set_neurons(message.layer, message.neurons)
+
+    def on_lens_ready(self, message: m.LensReady) -> None:
+        if self.view is not None and message.lens.prompt != self.view.prompt:
+            return  # stale: the prompt changed since
+        self.lens = message.lens
+        panel = self.query_one(LensPanel)
+        panel.cursor = self.cursor
+        note = "the clean model: interventions are not applied here" if self.view is not None and self.view.interventions else ""
+        panel.show_lens(message.lens, note)
+
+    def on_patch_ready(self, message: m.PatchReady) -> None:
+        panel = self.query_one(PatchPanel)
+        if message.patch is None:
+            self.notify(plain(message.error), title="Patching", severity="error", timeout=8)
+            panel.show_patch(self.patch, "" if self.patch is not None else f"Patching failed: {message.error}\nPress e to try again.")
+            return
+        self.patch = message.patch
+        panel.cursor = min(self.cursor, len(message.patch.clean_tokens) - 1)
+        panel.show_patch(message.patch)
+
+    def on_reference_set(self, message: m.ReferenceSet) -> None:
+        self.reference = message.description
+        self.notify(f"mean and resample ablation now use {plain(message.description)}", title="Ablation reference")
+        if message.view is not None:
+            self._show_view(message.view)
+        self._show_reference()
+        component, self._ablate_after_reference = self._ablate_after_reference, None
+        if component is not None:
+            self._open_ablate(component)
 
     def on_theory_text(self, message: m.TheoryText) -> None:
         self.theory_saved_text = message.text
@@ -345,7 +517,9 @@ class MainScreen(Screen[None]):
         if message.text != panel.text:
             return  # stale: the user typed since
         self.diagnostics = message.diagnostics
+        self.theory_info = message.info
         panel.show_diagnostics(message.diagnostics)
+        panel.show_info(message.info)
         self.refresh_bindings()
 
     def on_compare_progress(self, message: m.CompareProgress) -> None:
@@ -353,8 +527,16 @@ class MainScreen(Screen[None]):
             self.query_one(TheoryPanel).show_progress(message.info)
 
     def on_compare_done(self, message: m.CompareDone) -> None:
+        if not self.comparing:
+            return  # cancelled by the user: already said so
         self._compare_finished()
-        self.query_one(TheoryPanel).show_result(message.result)
+        panel = self.query_one(TheoryPanel)
+        panel.show_result(message.result, message.note)
+        if message.result is not None and message.result.counterexamples:
+            panel.table.focus()  # enter loads the highlighted counterexample at once
+            panel.table.move_cursor(row=0)
+        else:
+            panel.query_one("#agreement-scroll").focus()  # out of the editor: f, esc and the letters work
 
     def _compare_finished(self) -> None:
         self.comparing = False
@@ -371,11 +553,10 @@ class MainScreen(Screen[None]):
     def on_suggestions_ready(self, message: m.SuggestionsReady) -> None:
         workbench = self.workbench
 
-        def chosen(suggestion: Any) -> None:
-            if suggestion is not None:
-                self.run_labels(lambda: workbench.accept_suggestion(suggestion), suggestion.component)
+        def accept(suggestion: Any) -> None:
+            self.run_labels(lambda: workbench.accept_suggestion(suggestion), suggestion.component)
 
-        self.app.push_screen(SuggestDialog(message.suggestions, self.labels.labels), chosen)
+        self.app.push_screen(SuggestDialog(message.suggestions, self.labels.labels, accept))
 
     def on_core_error(self, message: m.CoreError) -> None:
         self.notify(plain(message.message), title=message.title, severity="error", timeout=8)
@@ -385,21 +566,32 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#prompt")
     def _prompt_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self._submit_prompt(event.value)
-        if self.loaded and event.value.strip():
-            self.query_one(ComponentTree).focus()  # so that n, p, a, l work at once
+        if self._submit_prompt(event.value):
+            self._to_workbench()  # so that n, p, a, l work at once, also while the model loads
 
-    def _submit_prompt(self, text: str) -> None:
+    def _submit_prompt(self, text: str) -> bool:
         if not text.strip():
             self.notify("type a prompt first", severity="warning")
-            return
+            return False
+        if self.failed:
+            self.notify("the model could not be opened: nothing to run the prompt on", severity="error")
+            return False
         if not self.loaded:
             self.pending_prompt = text
             self.notify("the model is still loading: the prompt runs as soon as it is ready")
-            return
+            return True
         self.query_one("#prompt", Input).value = text
         focus = self.selected
-        self.run_step(lambda: self.workbench.set_prompt(text, focus=focus))
+        self._queue_call(lambda: self.workbench.set_prompt(text, focus=focus))
+        return True
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        widget = event.widget
+        if widget is None or is_typing(widget):
+            return
+        if any(isinstance(a, TheoryPanel) for a in widget.ancestors_with_self):
+            return
+        self._home = widget
 
     def on_component_focused(self, message: m.ComponentFocused) -> None:
         self.selected = message.component
@@ -409,8 +601,7 @@ class MainScreen(Screen[None]):
         if message.jump:
             self._jump_to(message.component)
         elif self._is_head_of_current_layer(message.component):
-            component = message.component
-            self.run_step(lambda: self.workbench.view(focus=component))
+            self._queue_move(None)
 
     def _is_head_of_current_layer(self, component: str) -> bool:
         view = self.view
@@ -423,8 +614,7 @@ class MainScreen(Screen[None]):
         return c.kind == "head" and c.layer == view.attention.layer and c.index != view.attention.head
 
     def _jump_to(self, component: str) -> None:
-        step = step_of(component)
-        self.run_step(lambda: self.workbench.move(to=step, focus=component))
+        self._queue_move(str(step_of(component)))
 
     def _select(self, component: str, *, jump: bool) -> None:
         tree = self.query_one(ComponentTree)
@@ -435,13 +625,12 @@ class MainScreen(Screen[None]):
             self._jump_to(component)
 
     def on_step_chosen(self, message: m.StepChosen) -> None:
-        index, focus = message.index, self.selected
         if self.view is not None:
-            self.run_step(lambda: self.workbench.move(to=index, focus=focus))
+            self._queue_move(self.view.steps[message.index])
 
     def on_intervention_removed(self, message: m.InterventionRemoved) -> None:
         index, focus = message.index, self.selected
-        self.run_step(lambda: self.workbench.remove_intervention(index, focus=focus))
+        self._queue_call(lambda: self.workbench.remove_intervention(index, focus=focus))
 
     def on_theory_edited(self, message: m.TheoryEdited) -> None:
         panel = self.query_one(TheoryPanel)
@@ -455,16 +644,57 @@ class MainScreen(Screen[None]):
             self.action_compare()
 
     def on_counterexample_chosen(self, message: m.CounterexampleChosen) -> None:
-        if not self.has_class("-wide"):
+        self.minimize()
+        if self._submit_prompt(message.prompt):
+            self._to_workbench(close_theory=not self.has_class("-wide"))
+
+    # ---- the focus model
+
+    def _theory_covers(self) -> bool:
+        """The theory panel is shown in place of the workbench (below 120 columns)."""
+        return self.has_class("-theory") and not self.has_class("-wide")
+
+    def _to_workbench(self, *, close_theory: bool | None = None) -> None:
+        """Focus back on the workbench: the pane that last had it (the tree at first)."""
+        if close_theory if close_theory is not None else self._theory_covers():
             self.remove_class("-theory")
-        self._submit_prompt(message.prompt)
-        self.query_one(StepPanel).focus()
+        home = self._home
+        if home is None or not home.is_attached:
+            home = self.query_one(ComponentTree)
+        if isinstance(home.parent, ContentSwitcher) and home.id != self.mode:
+            home = self.query_one(f"#{self.mode}")
+        home.focus()
+
+    def key_description(self, action: str) -> str | None:
+        """How the key bar words a key at this moment ("": not on the bar now, though it works)."""
+        action = action.partition("(")[0]
+        if action in ("step", "ablate", "label", "dla") and (self._theory_covers() or self.maximized is not None):
+            return ""  # the step view is not on screen: room for the keys of what is
+        if action == "escape":
+            if is_typing(self.focused):
+                return "Workbench"
+            if self.maximized is not None:
+                return "Restore"
+            if self._theory_covers():
+                return "Close theory"
+            return "Cancel compare"
+        if action == "maximize_pane" and self.maximized is not None:
+            return "Restore"
+        return None
+
+    def action_escape(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        elif is_typing(self.focused) or self._theory_covers():
+            self._to_workbench()
+        elif self.comparing:
+            self.action_cancel_compare()
 
     # ---- actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         has_view = self.view is not None
-        if action in ("step", "goto"):
+        if action in ("step", "goto", "cursor", "cursor_to", "patch_setup"):
             return has_view or None
         if action == "head":
             return (has_view and self.view is not None and self.view.attention is not None) or None
@@ -474,30 +704,31 @@ class MainScreen(Screen[None]):
             return (has_view and self.view is not None and bool(self.view.interventions)) or None
         if action == "dla":
             return has_view or None
+        if action == "reference":
+            return self.loaded or None
         if action == "suggest":
             return (self.loaded and self.workbench.store is not None) or None
         if action == "label":
             return (self.selected is not None and self.workbench.store is not None) or None
         if action == "compare":
-            errors = any(d.is_error for d in self.diagnostics)
-            return (self.loaded and not self.comparing and not errors and bool(self._theory_text().strip())) or None
+            return not self.comparing or None  # when it cannot run, pressing it says why
         if action == "cancel_compare":
             return self.comparing
+        if action == "escape":
+            return is_typing(self.focused) or self.maximized is not None or self._theory_covers() or self.comparing
         return True
 
     def _theory_text(self) -> str:
         return self.query_one(TheoryPanel).text if self.is_mounted else ""
 
     def action_step(self, delta: int) -> None:
-        focus = self.selected
-        self.run_step(lambda: self.workbench.move(delta, focus=focus))
+        if self.view is not None:
+            self._queue_move(delta)
 
     def action_goto(self, where: str) -> None:
         if self.view is None:
             return
-        to = 0 if where == "first" else len(self.view.steps) - 1
-        focus = self.selected
-        self.run_step(lambda: self.workbench.move(to=to, focus=focus))
+        self._queue_move(self.view.steps[0] if where == "first" else self.view.steps[-1])
 
     def action_head(self, delta: int) -> None:
         view = self.view
@@ -506,30 +737,104 @@ class MainScreen(Screen[None]):
         n_heads = self.workbench.config.n_heads
         head = (view.attention.head + delta) % n_heads
         self._select(f"L{view.attention.layer}.H{head}", jump=False)
-        component = f"L{view.attention.layer}.H{head}"
-        self.run_step(lambda: self.workbench.view(focus=component))
+        self._queue_move(None)
+
+    def action_cursor(self, delta: int) -> None:
+        if self.view is not None:
+            self._set_cursor(self.cursor + delta)
+
+    def action_cursor_to(self, where: str) -> None:
+        if self.view is not None:
+            self._set_cursor(0 if where == "first" else len(self.view.tokens) - 1)
+
+    def _set_cursor(self, position: int) -> None:
+        if self.view is None:
+            return
+        self.cursor = max(0, min(len(self.view.tokens) - 1, position))
+        self.query_one(StepPanel).set_cursor(self.cursor)
+        self.query_one(LensPanel).set_cursor(self.cursor)
+        if self.patch is not None:
+            self.query_one(PatchPanel).set_cursor(min(self.cursor, len(self.patch.clean_tokens) - 1))
+
+    def action_show_view(self, name: str) -> None:
+        if name not in VIEWS:
+            return
+        switcher = self.query_one(ContentSwitcher)
+        had_focus = self.focused is not None and self.focused.id == self.mode
+        self.mode = name
+        switcher.current = name
+        self._retitle_views()
+        if name == "lens" and self.view is not None and (self.lens is None or self.lens.prompt != self.view.prompt):
+            self._load_lens()
+        if had_focus:
+            self.query_one(f"#{name}").focus()
+        if name == "patch" and self.patch is None and self.view is not None:
+            self.action_patch_setup()
+
+    def _retitle_views(self) -> None:
+        for name in VIEWS:
+            tabs = "  ".join(f"[{VIEW_TITLES[v]}]" if v == name else VIEW_TITLES[v] for v in VIEWS)
+            self.query_one(f"#{name}").border_subtitle = tabs
+
+    def _load_lens(self) -> None:
+        self.query_one(LensPanel).show_lens(None, "computing the lens at every position…")
+        self.run_lens()
+
+    def action_patch_setup(self) -> None:
+        view = self.view
+        if view is None:
+            return
+        if self.mode != "patch":
+            self.action_show_view("patch")
+            if self.patch is None:
+                return  # showing the view opened the dialog
+
+        def chosen(given: PatchInput | None) -> None:
+            if given is not None:
+                self.patch_input = given
+                self.query_one(PatchPanel).show_patch(self.patch, "patching every component at every position…")
+                self.run_patch(given)
+
+        self.app.push_screen(PatchDialog(view.prompt, len(view.tokens), self.patch_input), chosen)
 
     def action_ablate(self) -> None:
         component = self.selected
         if not can_ablate(component):
             return
         assert component is not None
+        self._open_ablate(component)
 
+    def _open_ablate(self, component: str) -> None:
         def chosen(mode: str | None) -> None:
-            if mode:
-                self.run_step(lambda: self.workbench.ablate(component, mode, focus=component))
+            if mode == CHANGE_REFERENCE:
+                self._ablate_after_reference = component
+                self.action_reference()
+            elif mode:
+                self._queue_call(lambda: self.workbench.ablate(component, mode, focus=component))
 
-        self.app.push_screen(AblateDialog(component), chosen)
+        self.app.push_screen(AblateDialog(component, self.reference), chosen)
+
+    def action_reference(self) -> None:
+        theory_text, focus = self._theory_text(), self.selected
+
+        def chosen(choice: tuple[str, str | None] | None) -> None:
+            if choice is None:
+                self._ablate_after_reference = None
+                return
+            kind, path = choice
+            self.run_reference(kind, path, theory_text, focus)
+
+        self.app.push_screen(ReferenceDialog(self.reference), chosen)
 
     def action_undo_intervention(self) -> None:
         if self.view is None or not self.view.interventions:
             return
         index, focus = len(self.view.interventions) - 1, self.selected
-        self.run_step(lambda: self.workbench.remove_intervention(index, focus=focus))
+        self._queue_call(lambda: self.workbench.remove_intervention(index, focus=focus))
 
     def action_clear_interventions(self) -> None:
         focus = self.selected
-        self.run_step(lambda: self.workbench.clear_interventions(focus=focus))
+        self._queue_call(lambda: self.workbench.clear_interventions(focus=focus))
 
     def action_label(self) -> None:
         component = self.selected
@@ -559,18 +864,38 @@ class MainScreen(Screen[None]):
         self.run_suggest(self._theory_text())
 
     def action_toggle_theory(self) -> None:
+        self.minimize()
         self.toggle_class("-theory")
         if self.has_class("-theory"):
             self.query_one(TheoryPanel).editor.focus()
         elif self.view is not None:
-            self.query_one(ComponentTree).focus()
+            self._to_workbench(close_theory=False)
         else:
             self.query_one("#prompt", Input).focus()
 
+    def _why_not_compare(self) -> str | None:
+        if self.failed:
+            return "the model could not be opened"
+        if not self.loaded:
+            return "the model is still loading: press ctrl+r again in a moment"
+        if not self._theory_text().strip():
+            return "write a theory first (t opens the editor)"
+        errors = [d for d in self.diagnostics if d.is_error]
+        if errors:
+            d = errors[0]
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            return f"fix the theory's errors first: {d.line}:{d.col} {d.message}{more}"
+        if self.theory_info is not None and self.theory_info.is_question:
+            return "this theory is a question (no expect): compare needs an expected answer (tui-interp recover proposes one)"
+        return None
+
     def action_compare(self) -> None:
-        if not self.check_action("compare", ()):
-            if any(d.is_error for d in self.diagnostics):
-                self.notify("fix the theory's errors first", title="Compare", severity="warning")
+        if self.comparing:
+            self.notify("a comparison is running: esc cancels it", title="Compare")
+            return
+        why = self._why_not_compare()
+        if why is not None:
+            self.notify(plain(why), title="Cannot compare", severity="warning", timeout=8)
             return
         panel = self.query_one(TheoryPanel)
         if not self.has_class("-theory"):
@@ -586,7 +911,25 @@ class MainScreen(Screen[None]):
         if self.comparing:
             self.workers.cancel_group(self, "compare")
             self._compare_finished()
-            self.query_one(TheoryPanel).show_result(None)
+            self.query_one(TheoryPanel).show_result(None, "comparison cancelled")
+
+    def action_maximize_pane(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
+        focused = self.focused
+        panel = self.query_one(TheoryPanel)
+        results = panel.results
+        if focused is not None and any(isinstance(a, TheoryPanel) for a in focused.ancestors_with_self):
+            if results.display:
+                self.maximize(results, container=False)
+            return
+        if focused is not None and focused.id in VIEWS:
+            self.maximize(focused, container=False)
+        elif results.display and self.has_class("-theory"):
+            self.maximize(results, container=False)
+        else:
+            self.maximize(self.query_one(f"#{self.mode}"), container=False)
 
     def action_save_theory(self) -> None:
         text = self._theory_text()
@@ -626,3 +969,6 @@ class MainScreen(Screen[None]):
             if self.check_action(name, ()):
                 out.append((action, title, help_text))
         return out
+
+
+__all__ = ["COMMANDS", "MainScreen", "TheoryResults", "keys_table"]

@@ -1,4 +1,5 @@
-"""The prompt box. Enter runs the prompt; escape leaves the box so the step keys work."""
+"""The prompt box. Enter runs the prompt (and returns focus to the workbench); escape returns
+to the workbench without running it (the screen's escape). Every printable key types here."""
 
 from __future__ import annotations
 
@@ -7,7 +8,4 @@ from textual.widgets import Input
 
 
 class PromptInput(Input):
-    BINDINGS = [Binding("escape", "leave", "Leave the prompt", show=False)]
-
-    def action_leave(self) -> None:
-        self.screen.focus_next()
+    BINDINGS = [Binding("enter", "submit", "Run prompt")]

@@ -31,7 +31,7 @@ class StepBar(Widget):
         self._spans = []
         if not steps:
             return Text("no prompt yet: type one above and press enter", style="dim")
-        counter = f"step {index + 1}/{len(steps)}  " if index >= 0 else ""
+        counter = f"step {index}/{len(steps) - 1}  " if index >= 0 else ""  # as `tui-interp step` counts
         width = max(10, self.size.width - len(counter))
         sep = " › "
         lo, hi = self._window(steps, index, width, len(sep))

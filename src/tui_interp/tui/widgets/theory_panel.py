@@ -1,15 +1,18 @@
-"""The theory side panel: an editor with diagnostics as you type, a comparison with its progress,
-agreement per slice, and counterexamples that load into the step view when chosen."""
+"""The theory side panel: an editor with diagnostics as you type, the theory's splits, a
+comparison with its progress (phase, done/total, rate, time), and its results: agreement per
+slice and split, claims, and the counterexamples, which load into the step view when chosen.
+The results can take the whole screen (f); after a comparison the counterexample table has focus."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Any
 
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.color import Color, ColorParseError
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, ProgressBar, Static, TextArea
@@ -21,9 +24,14 @@ from tui_interp.tui.text import clip
 
 if TYPE_CHECKING:
     from tui_interp.engine.compare import CompareResult, Progress
+    from tui_interp.engine.workbench import TheoryInfo
 
 CHECK_DELAY_S = 0.15  # diagnostics run this long after the last key press
 MAX_DIAGNOSTICS_SHOWN = 4
+PHASES = {
+    "prepare": "preparing inputs", "compare": "comparing", "answers": "generating the wrong answers",
+    "search": "searching near failures", "claims": "checking claims", "done": "done",
+}
 
 
 class TheoryEditor(TextArea):
@@ -70,35 +78,61 @@ class TheoryEditor(TextArea):
         self.post_message(TheoryEdited(self.text))
 
 
+class TheoryResults(Vertical):
+    """Agreement, slices, claims and the counterexample table: can take the whole screen (f)."""
+
+    ALLOW_MAXIMIZE = True
+    BORDER_TITLE = "Results"
+
+
 class TheoryPanel(Vertical):
     BORDER_TITLE = "Theory"
 
     file_name: reactive[str] = reactive("")
     modified: reactive[bool] = reactive(False)
 
+    _prompts: list[str] = []
+    _started: float | None = None
+    _last: Progress | None = None
+    _ticker: Timer | None = None
+
     def compose(self) -> ComposeResult:
         yield TheoryEditor("", id="theory-editor", show_line_numbers=True, soft_wrap=False, tab_behavior="focus")
         yield Static("", id="diagnostics")
+        yield Static("", id="theory-info")
         with Horizontal(id="compare-row"):
-            yield Button("Compare ^r", id="compare-button", compact=True)
+            button = Button("Compare ^r", id="compare-button", compact=True)
+            button.can_focus = False  # tab goes from the editor to the results, never to a button enter re-runs
+            yield button
             yield Static("", id="compare-phase")
             yield ProgressBar(id="compare-progress", show_eta=False)
-        yield Static("", id="agreement")
-        table: DataTable[str | Text] = DataTable(id="counterexamples", cursor_type="row", zebra_stripes=True)
-        yield table
+        with TheoryResults(id="results"):
+            with VerticalScroll(id="agreement-scroll"):
+                yield Static("", id="agreement")
+            table: DataTable[str | Text] = DataTable(id="counterexamples", cursor_type="row", zebra_stripes=True)
+            yield table
 
     def on_mount(self) -> None:
         table = self.query_one("#counterexamples", DataTable)
-        table.add_columns("input", "expect", "got", "p(exp)")
+        table.add_columns("input", "expect", "got", "p(got)")
         table.display = False
         self.query_one("#compare-progress", ProgressBar).display = False
-        self.query_one("#agreement", Static).display = False
+        self.query_one("#theory-info", Static).display = False
+        self.query_one(TheoryResults).display = False
 
     # ---- attributes the screen sets
 
     @property
     def editor(self) -> TheoryEditor:
         return self.query_one(TheoryEditor)
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#counterexamples", DataTable)
+
+    @property
+    def results(self) -> TheoryResults:
+        return self.query_one(TheoryResults)
 
     @property
     def text(self) -> str:
@@ -141,77 +175,107 @@ class TheoryPanel(Vertical):
             text.append(f"\n… {more} more", style="dim")
         widget.update(text)
 
-    def show_progress(self, info: Progress) -> None:
-        bar = self.query_one("#compare-progress", ProgressBar)
-        bar.display = True
-        bar.update(total=max(info.total, 1), progress=info.done)
-        phase = {"prepare": "preparing", "compare": "comparing", "search": "searching", "claims": "claims",
-                 "done": "done"}.get(info.phase, info.phase)
-        self.query_one("#compare-phase", Static).update(phase)
+    def show_info(self, info: TheoryInfo | None) -> None:
+        """The theory's splits with their sizes, and whether it is a question."""
+        widget = self.query_one("#theory-info", Static)
+        text = Text()
+        if info is not None:
+            if info.is_question:
+                text.append("a question (no expect): compare needs an expected answer", style="dim")
+            for s in info.splits:
+                if text:
+                    text.append("\n")
+                text.append("split ", style="dim")
+                text.append(clip(display_text(s.name), 20), style="bold")
+                text.append(f" {s.size:,} inputs", style="")
+                answers = ", with answers" if s.has_answers else ""
+                text.append(f" ({clip(display_text(s.file), 24)}{answers})", style="dim")
+        widget.display = bool(text)
+        widget.update(text)
+
+    # ---- comparing
 
     def comparing(self, running: bool) -> None:
         self.set_class(running, "-running")
         button = self.query_one("#compare-button", Button)
         button.label = "Cancel esc" if running else "Compare ^r"
         bar = self.query_one("#compare-progress", ProgressBar)
-        self.query_one("#compare-phase", Static).update("starting" if running else "")
         if running:
+            self._started, self._last = time.monotonic(), None
+            self.query_one("#compare-phase", Static).update("starting…")
             bar.display = True
             bar.update(total=None, progress=0)
+            self.results.display = False  # no stale result or "cancelled" while a new one runs
+            if self._ticker is None:
+                self._ticker = self.set_interval(0.5, self._tick)
+            else:
+                self._ticker.resume()
         else:
+            if self._ticker is not None:
+                self._ticker.pause()
+            self._started = None
+            self.query_one("#compare-phase", Static).update("")
             bar.display = False
 
-    def show_result(self, result: CompareResult | None) -> None:
-        agreement = self.query_one("#agreement", Static)
-        table = self.query_one("#counterexamples", DataTable)
-        agreement.display = True
-        if result is None:
-            agreement.update(Text("comparison cancelled", style="dim"))
+    def _tick(self) -> None:
+        if self._started is not None:
+            self._show_phase()
+
+    def show_progress(self, info: Progress) -> None:
+        self._last = info
+        bar = self.query_one("#compare-progress", ProgressBar)
+        bar.display = True
+        if info.total:
+            bar.update(total=max(info.total, 1), progress=info.done)
+        else:
+            bar.update(total=None)
+        self._show_phase()
+
+    def _show_phase(self) -> None:
+        info = self._last
+        elapsed = time.monotonic() - self._started if self._started is not None else 0.0
+        if info is None:
+            self.query_one("#compare-phase", Static).update(f"starting… {elapsed:.0f} s")
             return
-        text = Text()
-        text.append(f"Agreement {100 * result.agreement:.2f}%", style="bold")
-        text.append(f" on {display_text(result.selection)}")
-        for sl in result.slices:
-            text.append(f"\n  {clip(display_text(sl.name), 28)}: ")
-            if sl.agreement is None:
-                text.append("empty", style="dim")
-            else:
-                text.append(f"{100 * sl.agreement:.2f}%", style="bold")
-            text.append(f" of {sl.n:,}", style="dim")
-        if result.claims:
-            holding = sum(c.status == "holds" for c in result.claims)
-            text.append(f"\nClaims: {holding} of {len(result.claims)} hold", style="bold")
-        for c in result.claims:
-            mark = {"holds": "✓", "fails": "✗"}.get(c.status, "?")
-            text.append(f"\n  {mark} ", style="bold")
-            text.append(clip(display_text(c.text.removeprefix("claim ")), 48))
-            if c.value is not None:
-                text.append(f": {c.value:.3g}", style="bold")
-            if c.status == "unchecked" and c.detail:
-                text.append(f" ({clip(display_text(c.detail), 60)})", style="dim")
-        n_search = sum(cx.found_by == "search" for cx in result.counterexamples)
-        if result.counterexamples:
-            found = f", {n_search} more found by search" if n_search else ""
-            text.append(
-                f"\n{len(result.counterexamples) - n_search} counterexamples{found}; enter loads one as the prompt",
-                style="dim",
-            )
-        elif result.searched:
-            text.append(f"\nno counterexample; the search tried {result.searched:,} more inputs", style="dim")
-        agreement.update(text)
+        words = PHASES.get(info.phase, info.phase)
+        line = words
+        if info.total:
+            line += f" {info.done:,}/{info.total:,}"
+        rate = getattr(info, "rate", None)
+        seconds = getattr(info, "seconds", 0.0) or 0.0
+        if not rate and seconds > 0:
+            rate = info.done / seconds
+        if rate and info.phase not in ("done", "claims"):
+            line += f" · {rate:,.0f}/s"
+        line += f" · {elapsed:.0f} s"
+        self.query_one("#compare-phase", Static).update(line)
+
+    def show_result(self, result: CompareResult | None, note: str = "") -> None:
+        """The comparison's result; None with a note (cancelled, failed)."""
+        agreement = self.query_one("#agreement", Static)
+        table = self.table
+        self.results.display = True
+        if result is None:
+            agreement.update(Text(note or "comparison cancelled", style="dim"))
+            table.display = False
+            self.results.set_class(False, "-table")
+            self._prompts = []
+            return
+        agreement.update(result_text(result))
         table.clear()
         for i, cx in enumerate(result.counterexamples):
+            p = cx.p_got if getattr(cx, "p_got", None) is not None else None
+            mark = {"search": "*", "split": "†"}.get(getattr(cx, "found_by", "sample"), "")
             table.add_row(
-                Text(clip(display_text(format_input(cx.input)), 24) + ("*" if cx.found_by == "search" else "")),
+                Text(clip(display_text(format_input(cx.input)), 24) + mark),
                 Text(clip(display_text(cx.expected), 10)),
                 Text(clip(display_text(cx.got or ""), 10)),
-                f"{cx.p_expected:.3f}" if cx.p_expected >= 0.001 else f"{cx.p_expected:.0e}",
+                probability(p) if p is not None else "",
                 key=str(i),
             )
         table.display = bool(result.counterexamples)
+        self.results.set_class(table.display, "-table")
         self._prompts = [cx.prompt for cx in result.counterexamples]
-
-    _prompts: list[str] = []
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -223,3 +287,54 @@ class TheoryPanel(Vertical):
         event.stop()
         if event.button.id == "compare-button":
             self.post_message(CompareRequested())
+
+
+def probability(p: float) -> str:
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.0e}"
+
+
+def result_text(result: CompareResult) -> Text:
+    """Agreement, slices and splits, claims, counterexample counts and the search, in words."""
+    text = Text()
+    text.append(f"Agreement {100 * result.agreement:.2f}%", style="bold")
+    text.append(f" on {display_text(result.selection)}")
+    for sl in result.slices:
+        text.append(f"\n  {clip(display_text(sl.name), 28)}: ")
+        if sl.agreement is None:
+            text.append("empty", style="dim")
+        else:
+            text.append(f"{100 * sl.agreement:.2f}%", style="bold")
+        text.append(f" of {sl.n:,}", style="dim")
+    if result.claims:
+        holding = sum(c.status == "holds" for c in result.claims)
+        text.append(f"\nClaims: {holding} of {len(result.claims)} hold", style="bold")
+    for c in result.claims:
+        mark = {"holds": "✓", "fails": "✗"}.get(c.status, "?")
+        text.append(f"\n  {mark} ", style="bold")
+        text.append(clip(display_text(c.text.removeprefix("claim ")), 48))
+        value, baseline = c.value, getattr(c, "baseline", None)
+        if value is not None:
+            text.append(f": {value:.3g}", style="bold")
+        threshold = getattr(c, "threshold", None)
+        said = [f"baseline {baseline:.3g}"] if baseline is not None else []
+        if threshold and c.status != "unchecked":
+            said.append(clip(display_text(str(threshold)), 40))
+        if said:
+            text.append(f" ({'; '.join(said)})", style="dim")
+        if c.status == "unchecked" and c.detail:
+            text.append(f" ({clip(display_text(c.detail), 60)})", style="dim")
+    listed = len(result.counterexamples)
+    n_search = sum(getattr(cx, "found_by", "") == "search" for cx in result.counterexamples)
+    n_failures = getattr(result, "n_failures", listed - n_search)
+    if listed:
+        line = f"\n{n_failures:,} counterexample{'s' if n_failures != 1 else ''}"
+        if n_search:
+            line += f", {n_search:,} more found by search (*)"
+        if listed < n_failures + n_search:
+            line += f"; {listed:,} listed"
+        text.append(line + "; enter loads one as the prompt", style="dim")
+    elif result.searched:
+        text.append(f"\nno counterexample; the search tried {result.searched:,} more inputs", style="dim")
+    for hint in getattr(result, "hints", None) or ():
+        text.append(f"\nhint: {clip(display_text(str(hint)), 120)}", style="dim")
+    return text
