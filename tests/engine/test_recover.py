@@ -86,6 +86,10 @@ def recheck(source: str, result: RecoverResult, inputs: list[dict], answers: lis
         ("lists", "sum(xs) % 10", 5),
         ("lists", "xs[1:]", 4),
         ("lists", 'join(xs, "")', 4),
+        ("lists", "count(xs, max(xs))", 4),
+        ("lists", "[x * 2 for x in xs]", 5),
+        ("lists", "sum([x > 3 for x in xs])", 6),
+        ("lists", "[x for x in xs if x > 3]", 6),
     ],
 )
 def test_known_rules_are_recovered_first(kind: str, rule: str, size: int, caplog: pytest.LogCaptureFixture) -> None:

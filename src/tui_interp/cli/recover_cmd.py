@@ -132,7 +132,8 @@ def _render(result: RecoverResult, save: Path | None) -> None:
         console.print(head + f"[red]NOT EXPLAINED[/]: the best candidate, [bold]{escape(best.expect)}[/], agrees on "
                       f"[bold]{best.agreement:.2%}[/] of {escape(result.table)} (needs {result.min_agreement:.2%})")
     console.print(escape(f"searched {result.searched:,} expressions ({result.distinct:,} distinct) in {result.search_seconds:.1f} s "
-                         f"(answers {result.table_seconds:.1f} s); stopped: {result.stop_note}"))
+                         f"(answers {result.table_seconds:.1f} s, checking the candidates {result.check_seconds:.1f} s); "
+                         f"stopped: {result.stop_note}"))
     for note in result.notes:
         console.print(f"[dim]note: {escape(note)}[/]")
     if result.candidates:

@@ -17,21 +17,32 @@ int64 that holds them; every int operation is bounded by interval arithmetic fir
 beyond +-2^40 is refused, so nothing overflows); strs and lists are tuples of Python values.
 Operations mirror the language's semantics (Python's); an expression that fails on any row (a
 division by zero, an index out of range, `int("x")`) is dropped, as the theory would fail there.
-Deliberate narrowings, to keep the search small: `//`, `%`, `**`, `<<`, `>>` take a constant on
-the right; arithmetic on two constants is not built (constants come from the grammar); a
-negative constant is -1, -2 or -3; `join` uses the separators "", "," and " ". Comprehensions
-are not enumerated.
+Deliberate narrowings, to keep the search small (each can be widened; none changes what an
+expression means): `//`, `%`, `**`, `<<`, `>>` take a constant on the right; arithmetic on two
+constants is not built (constants come from the grammar); negative constants are -1, -2, -3;
+strs and lists are indexed and sliced by constants or by an input, and searched (`count`,
+`index`, `in`) for expressions of size 1 or 2; `str(a)` and `base(a, b)` apply to inputs, and
+only where text is in play (str or list inputs, or answers that are text); `join` uses the
+separators "", "," and " "; comprehensions are `[f(x) for x in xs]` and `[x for x in xs if
+p(x)]` over lists of ints, with f and p from a catalogue (x + c, x - c, x * c, x // c, x % c,
+x > c, x < c, x == c, x % 2 == 0, x % 2 == 1, for the grammar's constants c). Within a size,
+expressions of a type that can match an answer are built first (an exact match ends the search
+sooner); at the largest size only those are built, since nothing larger uses the others.
 
 Ranking: agreement (rows whose rendered value equals the answer, with the answer's surrounding
-whitespace removed, over the counted rows), then size, then the order found. Every candidate
+whitespace removed, over the counted rows), then agreement on the rows not counted (a split's
+inputs added outside a sample), then size, then the order found. Candidates that render the
+same text on every row as a better one (`list(max(list(s)))` after `max(list(s))`) are not shown. Every candidate
 reported is checked with the theory machinery: the question with the candidate as its `expect`
 line parses and type-checks (`parse_theory`), and the theory evaluator renders, on every row,
 the same text the search computed. A candidate that fails the check is dropped and counted
 (`rejected`): it would be a bug here.
 
 The search stops when every size up to `max_size` is done; when the budget (seconds or
-expressions) runs out; when `cancel()` turns true (Cancelled is raised); or when a candidate
-agrees on every row and its size is searched completely (nothing larger can rank above it).
+expressions) runs out; when `cancel()` turns true (Cancelled is raised); or at the first
+candidate that agrees on every counted row: nothing can rank above it, since any other such
+expression has the same value on those rows and is pruned as equivalent. Progress events say
+how many expressions were tried and the best so far; the result says why it stopped.
 
 The search is a pure function of (AnswerTable, Grammar, SearchBudget): no model inside, so it
 can be sharded or run on answers from anywhere:
@@ -421,8 +432,9 @@ class RecoverResult:
     min_agreement: float
     searched: int  # expressions tried
     distinct: int  # distinct behaviours kept
-    seconds: float  # the whole run (answers and search)
-    search_seconds: float
+    seconds: float  # the whole run (answers, search and check)
+    search_seconds: float  # the enumeration
+    check_seconds: float  # checking the candidates shown with the theory evaluator
     stopped: str  # "exact", "max-size", "time", "expressions"
     stop_note: str  # why it stopped, in words
     complete_size: int  # every expression up to this size was tried
@@ -452,6 +464,7 @@ class RecoverResult:
             "distinct": self.distinct,
             "seconds": self.seconds,
             "search_seconds": self.search_seconds,
+            "check_seconds": self.check_seconds,
             "table_seconds": self.table_seconds,
             "stopped": self.stopped,
             "stop_note": self.stop_note,
@@ -650,6 +663,39 @@ def _int_apply(op: str, a: np.ndarray, b: np.ndarray, c: int) -> np.ndarray:
     return np.maximum(a, b)
 
 
+_LOOP_VARS = ("x", "v", "e", "y", "z", "w", "item", "elem")
+
+
+@dataclass(frozen=True)
+class _ElementFn:
+    """An expression of a comprehension's loop variable (`{v}` in `text`), for ints."""
+
+    text: str
+    size: int
+    fn: Callable[[int], Any]
+    type: Type
+
+
+def _element_fns(constants: Sequence[int]) -> list[_ElementFn]:
+    """x + c, x - c, x * c, x // c, x % c, x > c, x < c, x == c for the grammar's constants, and
+    x % 2 == 0, x % 2 == 1; smallest first."""
+    out = [
+        _ElementFn("{v} % 2 == 0", 5, lambda v: v % 2 == 0, BOOL),
+        _ElementFn("{v} % 2 == 1", 5, lambda v: v % 2 == 1, BOOL),
+    ]
+    for c in constants:
+        if c < 0:
+            continue
+        if c >= 1:
+            out += [_ElementFn(f"{{v}} + {c}", 3, lambda v, c=c: v + c, INT), _ElementFn(f"{{v}} - {c}", 3, lambda v, c=c: v - c, INT)]
+        if c >= 2:
+            out += [_ElementFn(f"{{v}} * {c}", 3, lambda v, c=c: v * c, INT), _ElementFn(f"{{v}} // {c}", 3, lambda v, c=c: v // c, INT),
+                    _ElementFn(f"{{v}} % {c}", 3, lambda v, c=c: v % c, INT)]
+        out += [_ElementFn(f"{{v}} > {c}", 3, lambda v, c=c: v > c, BOOL), _ElementFn(f"{{v}} < {c}", 3, lambda v, c=c: v < c, BOOL),
+                _ElementFn(f"{{v}} == {c}", 3, lambda v, c=c: v == c, BOOL)]
+    return sorted(out, key=lambda f: f.size)
+
+
 def _rowwise(fn: Callable[..., Any], *columns: Sequence[Any]) -> list[Any] | None:
     """fn over the rows; None when it fails on any row (as the theory would)."""
     try:
@@ -758,6 +804,8 @@ class _Search:
         texty = (self.counted_answers.ints == _NO_INT) & (self.counted_answers.bools == 2)
         self.texty_answers = bool(np.count_nonzero(texty))
         self.text_ops = any(isinstance(t, (StrType, ListType)) for t in table.types) or bool(np.count_nonzero(texty) > self.n // 2)
+        self.loop_var = next(v for v in _LOOP_VARS if v not in table.names)
+        self.element_fns = _element_fns(grammar.ints) if any(isinstance(t, ListType) for t in table.types) else []
         self.phase = 0  # 0: build everything; 1: only types that can match an answer; 2: only the others
         self.like: dict[Type, bool] = {}
 
@@ -925,9 +973,10 @@ class _Search:
         for phase in (1, 2) if s < self.max_size else (1,):
             self.phase = phase
             yield from self._unary(s - 1)
+            yield from self._comprehensions(s)
+            yield from self._joins(s - 2)
             for left in range(s - 2, 0, -1):
                 yield from self._binary(left, s - 1 - left)
-            yield from self._joins(s - 2)
             yield from self._ternary(s - 1)
         self.phase = 0
 
@@ -1019,6 +1068,29 @@ class _Search:
                     if _is_bool(elem):
                         yield from self._rows1(BOOL, any, f"any({x.text})", s, x)
                         yield from self._rows1(BOOL, all, f"all({x.text})", s, x)
+
+    def _comprehensions(self, s: int) -> Iterator[None]:
+        """`[f(x) for x in xs]` and `[x for x in xs if p(x)]` over lists of ints, with f and p from
+        a fixed catalogue of element expressions (x + c, x % c, x > c, x % 2 == 0, ...)."""
+        for fn in self.element_fns:
+            for form in ("map", "filter"):
+                if form == "filter" and not _is_bool(fn.type):
+                    continue
+                size = s - 1 - fn.size - (form == "filter")
+                for t, lists in self.kinds(size):
+                    if not (isinstance(t, ListType) and _is_int(t.elem)):
+                        continue
+                    for xs in lists:
+                        if xs.const:
+                            continue
+                        body = fn.text.format(v=self.loop_var)
+                        it = xs.wrap(_P_OR, True)
+                        if form == "map":
+                            text = f"[{body} for {self.loop_var} in {it}]"
+                            yield from self._rows1(ListType(fn.type), lambda row, f=fn.fn: tuple(map(f, row)), text, s, xs)
+                        else:
+                            text = f"[{self.loop_var} for {self.loop_var} in {it} if {body}]"
+                            yield from self._rows1(t, lambda row, f=fn.fn: tuple(v for v in row if f(v)), text, s, xs)
 
     def _joins(self, c: int) -> Iterator[None]:
         """join(xs, SEP): the list of size c, the separator 1."""
@@ -1175,13 +1247,13 @@ class _Search:
                         yield from self._rows1(t, operator.itemgetter(slice(None, c)), f"{x.wrap(_P_ATOM)}[:{i.text}]", s, x)
                         if isinstance(t, StrType) and 2 <= c <= 4:
                             yield from self._rows1(t, lambda v, c=c: v * c, f"{x.wrap(_P_MUL)} * {i.text}", s, x)
-                    else:
+                    elif i.size == 1:  # by an input (by larger expressions: costly, and rarely a rule)
                         rows = i.rows()
                         yield from self._rows2(elem, operator.getitem, f"{x.wrap(_P_ATOM)}[{i.text}]", _P_ATOM, s, x, i, rows)
                         yield from self._rows2(t, lambda v, k: v[k:], f"{x.wrap(_P_ATOM)}[{i.text}:]", _P_ATOM, s, x, i, rows)
                         yield from self._rows2(t, lambda v, k: v[:k], f"{x.wrap(_P_ATOM)}[:{i.text}]", _P_ATOM, s, x, i, rows)
                 # searches: count(x, y), index(x, y), y in x
-                for y in self.bank(r, elem) if _is_scalar(elem) else []:
+                for y in self.bank(r, elem) if _is_scalar(elem) and r <= 2 else []:
                     if isinstance(t, StrType) and y.const and y.value[0] == "":
                         continue
                     yield from self._rows2(INT, lambda v, k: v.count(k), f"count({x.text}, {y.text})", _P_ATOM, s, x, y)
@@ -1356,7 +1428,7 @@ def iter_search(
             stopped = event
         else:
             yield event
-    seconds = time.perf_counter() - search.t0
+    search_seconds = time.perf_counter() - search.t0
     chosen: list[Candidate] = []
     best_text: str | None = None
     rejected = 0
@@ -1397,8 +1469,9 @@ def iter_search(
         min_agreement=min_agreement,
         searched=search.tried,
         distinct=search.distinct,
-        seconds=seconds,
-        search_seconds=seconds,
+        seconds=time.perf_counter() - search.t0,
+        search_seconds=search_seconds,
+        check_seconds=time.perf_counter() - search.t0 - search_seconds,
         stopped=stopped,
         stop_note=_stop_note(stopped, search, budget),
         complete_size=search.complete_size,
