@@ -54,11 +54,12 @@ WEIGHTS = {"rule": 4.0, "symmetry": 2.0, "ablation": 1.0, "noise": 1.0, "fourier
 RULE_VERDICT = 0.9  # agreement with the train set's rule outside train that counts as generalising
 SCORE_VERDICT = 0.6  # without a rule: the score that counts as generalising
 RULE_MIN_TRAIN = 0.99  # a rule must fit at least this share of the train answers
-NOISE_SCALE = 0.05  # weight noise: this times each weight tensor's RMS
+NOISE_SCALE = 0.3  # weight noise: this times each weight tensor's RMS (chosen on the tuning pairs)
 NOISE_SEEDS = 3
 SYMMETRY_MIN_PAIRS = 10  # train pairs (x, swapped x) needed to call a swap a symmetry
 TOP_FREQUENCIES = 4  # Fourier concentration: the energy share of the strongest few frequencies
-DEFAULT_LIMIT = 20_000  # inputs the models answer (the domain, or a seeded sample of this many)
+DEFAULT_LIMIT = 20_000  # domains up to this size are answered whole
+SAMPLE = 4096  # larger domains: a seeded sample of this many inputs (and their swapped partners)
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,14 @@ def rule_agreement(theory: Theory, rule: str, rows: Sequence[TableRow], train: T
 
 def _with_expect(theory: Theory, rule: str) -> Theory:
     """The question with `expect RULE` (its splits resolved against the same file)."""
-    lines = [line for line in theory.source.splitlines() if not line.lstrip().startswith("expect")]
-    return parse_theory("\n".join([*lines, f"expect {rule}"]) + "\n", theory.path)
+    from tui_interp.engine.recover import with_expect
+
+    return parse_theory(with_expect(theory.source, rule), theory.path)
+
+
+def as_question(theory: Theory) -> Theory:
+    """The theory without its `expect` (answer lengths then come from the train answers)."""
+    return theory if theory.is_question else _with_expect(theory, "?")
 
 
 def symmetry_consistency(theory: Theory, pairs: Sequence[tuple[str, str]], rows: Sequence[TableRow], train: TrainSet) -> tuple[float, int]:
@@ -357,15 +364,19 @@ def weight_rms(lm: LoadedModel) -> float:
 
 
 RuleSearch = Callable[[Theory, TrainSet, Callable[[], bool]], tuple[str, int, float] | None]
+RULE_SECONDS = 20.0  # time budget of the rule search on the train answers
 
 
 def train_rule(theory: Theory, train: TrainSet, cancel: Callable[[], bool]) -> tuple[str, int, float] | None:
-    """The simplest rule fitting the train answers (expression, size, train agreement), or None."""
-    try:
-        from tui_interp.engine import recover
-    except ImportError:  # rule recovery not available in this build
-        return None
-    return recover.rule_for_answers(theory, train.inputs, train.answers, cancel=cancel)
+    """The simplest rule fitting the train answers (expression, size, train agreement), or None.
+    The search sees the train split's answers only (engine/recover.py, no model involved)."""
+    from tui_interp.engine.recover import AnswerTable, Grammar, SearchBudget, search_rules
+
+    table = AnswerTable.from_split(theory, "train")
+    result = search_rules(table, Grammar.for_theory(theory, table), SearchBudget(seconds=RULE_SECONDS), top=1,
+                          min_agreement=RULE_MIN_TRAIN, cancel=cancel)
+    best = result.best
+    return None if best is None else (best.expect, best.size, best.agreement)
 
 
 def iter_audit(
@@ -381,6 +392,7 @@ def iter_audit(
     t0 = time.perf_counter()
     if not models:
         raise InputError("give at least one model to audit")
+    theory = as_question(theory)  # an `expect` would be a label outside train: it is never read
     train = train_set(theory)
     yield Progress("rule", 0, 1, seconds=time.perf_counter() - t0)
     rule = rule_search(theory, train, cancel)
@@ -393,8 +405,10 @@ def iter_audit(
         if cancel():
             raise Cancelled("audit cancelled")
         yield Progress("answers", i, len(models), seconds=time.perf_counter() - t0)
-        info, rows = answer_table(lm, theory, limit=limit, seed=seed, cancel=cancel)
-        inputs_words = info.selection
+        chosen = _inputs(theory, limit, seed, symmetries)
+        info, rows = answer_table(lm, theory, limit=limit, seed=seed, cancel=cancel, inputs=chosen)
+        inputs_words = info.selection if chosen is None else (
+            f"a uniform random sample of {SAMPLE:,} inputs (seed {seed})" + (" and their swapped partners" if symmetries else ""))
         yield Progress("signals", i, len(models), seconds=time.perf_counter() - t0)
         audits.append(_audit_model(name, lm, theory, train, rows, rule, symmetries, cancel))
     ranking = [a.model for a in sorted(audits, key=lambda a: (-a.score, _tiebreak(a)))]
@@ -410,6 +424,28 @@ def iter_audit(
     )
     yield Progress("done", len(models), len(models), seconds=result.seconds)
     yield result
+
+
+def _inputs(theory: Theory, limit: int, seed: int, symmetries: Sequence[tuple[str, str]]) -> list[Assignment] | None:
+    """None (the whole domain) when it has at most `limit` inputs; else a seeded sample of
+    SAMPLE inputs with, for each symmetry, the swapped partner of each."""
+    if theory.domain.raw_size <= limit:
+        return None
+    xs = theory.domain.sample(SAMPLE, seed=seed)
+    partners = []
+    for a, b in symmetries:
+        for x in xs:
+            y = dict(x)
+            y[a], y[b] = x[b], x[a]
+            if theory.domain.contains(y):
+                partners.append(y)
+    seen, out = set(), []
+    for x in [*xs, *partners]:
+        key = tuple(x.values())
+        if key not in seen:
+            seen.add(key)
+            out.append(x)
+    return out
 
 
 def _tiebreak(a: ModelAudit) -> tuple[float, float]:
