@@ -15,6 +15,7 @@ import struct
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,15 +35,15 @@ BIG = "9" * 5000  # more digits than Python converts from text by default
 SECONDS = 10  # every case must end well within this
 
 
-@pytest.fixture(autouse=True)
-def deadline() -> Iterator[None]:
-    """Fail (instead of hanging the suite) if a case blocks, e.g. on a FIFO."""
+@contextmanager
+def bounded(seconds: int = SECONDS) -> Iterator[None]:
+    """Fail (instead of hanging the suite) if what runs inside blocks, e.g. on a FIFO."""
 
     def expired(*_: object) -> None:
-        raise TimeoutError(f"took more than {SECONDS} s")
+        raise TimeoutError(f"took more than {seconds} s")
 
     old = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(SECONDS)
+    signal.alarm(seconds)
     try:
         yield
     finally:
@@ -52,7 +53,8 @@ def deadline() -> Iterator[None]:
 
 def inspect_fails(path: Path, *fragments: str) -> str:
     t0 = time.perf_counter()
-    result = runner.invoke(app, ["inspect", str(path)])
+    with bounded():
+        result = runner.invoke(app, ["inspect", str(path)])
     assert time.perf_counter() - t0 < SECONDS
     assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
     err = result.stderr.strip()
@@ -279,7 +281,7 @@ def family_configs(hf_dirs: dict[str, Path]) -> dict[str, dict]:
     return {f: json.loads((d / "config.json").read_text()) for f, d in hf_dirs.items()}
 
 
-@settings(max_examples=250, deadline=5000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_config_value_opens_or_fails_in_one_line(hf_dirs: dict[str, Path], family_configs: dict[str, dict], data: st.DataObject) -> None:
     family = data.draw(st.sampled_from(sorted(hf_dirs)))
@@ -298,22 +300,20 @@ def test_any_config_value_opens_or_fails_in_one_line(hf_dirs: dict[str, Path], f
         for marker, raw in raws.items():
             text = text.replace(marker, raw)
         (d / "config.json").write_text(text)
-        t0 = time.perf_counter()
-        try:
-            ckpt = open_checkpoint(d)
-        except TuiInterpError as e:
-            msg = str(e)
-            assert "\n" not in msg and len(msg) < 600, msg
-            assert str(d / "config.json") in msg or str(d / "model.safetensors") in msg, msg
-            return
-        finally:
-            assert time.perf_counter() - t0 < 5
-        # it opened: then it also loads and runs, or fails in one line
-        try:
-            lm = load_model(ckpt, device="cpu")
-            lm.model(torch.tensor([[1, 2, 3]]))
-        except TuiInterpError as e:
-            assert "\n" not in str(e)
+        with bounded():
+            try:
+                ckpt = open_checkpoint(d)
+            except TuiInterpError as e:
+                msg = str(e)
+                assert "\n" not in msg and len(msg) < 600, msg
+                assert str(d / "config.json") in msg or str(d / "model.safetensors") in msg, msg
+                return
+            # it opened: then it also loads and runs, or fails in one line
+            try:
+                lm = load_model(ckpt, device="cpu")
+                lm.model(torch.tensor([[1, 2, 3]]))
+            except TuiInterpError as e:
+                assert "\n" not in str(e)
 
 
 def _header_with(value: object, where: str) -> bytes:
@@ -327,7 +327,7 @@ def _header_with(value: object, where: str) -> bytes:
     return json.dumps(header).replace('"@@"', value if isinstance(value, str) else json.dumps(value)).encode()
 
 
-@settings(max_examples=200, deadline=2000)
+@settings(max_examples=200, deadline=None)
 @given(value=st.one_of(st.integers(), st.integers(min_value=2**60), st.just(BIG), st.just("-" + BIG)),
        where=st.sampled_from(["shape", "offset", "extra"]))
 def test_header_integers_of_any_size(value: object, where: str) -> None:
@@ -336,6 +336,7 @@ def test_header_integers_of_any_size(value: object, where: str) -> None:
         h = _header_with(value, where)
         p.write_bytes(struct.pack("<Q", len(h)) + h + bytes(16))
         try:
-            read_header(p)
+            with bounded():
+                read_header(p)
         except CheckpointError as e:
             assert str(p) in str(e) and "\n" not in str(e) and len(str(e)) < 400

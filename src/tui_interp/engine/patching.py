@@ -1,6 +1,13 @@
 """Activation patching: clean activations into a corrupted run, per component or per
 (component, position), batched into a few forwards instead of one forward per patch.
 
+A patch can change only what comes after it: the layers from the patched one on, and (per
+position) the positions from the patched one on. So each batch of patches starts from the
+corrupted run's residual stream entering its layer, runs only the positions from its patched
+one, and reads the earlier positions' keys and values from the corrupted run's KV cache.
+Patches that cannot change the measured logits (a position before the first token where the
+prompts differ; a last-layer patch off the last position) are not run at all.
+
 Metric: the logit difference target - other (or the target logit) at the last position,
 normalised so that 0 is the corrupted run and 1 the clean run:
     (patched - corrupt) / (clean - corrupt)
@@ -19,7 +26,7 @@ from tui_interp.components import Component, Site, resolve_components
 from tui_interp.engine.interventions import write_site
 from tui_interp.engine.tokens import model_json, parse_target, token_json
 from tui_interp.errors import InputError
-from tui_interp.model.transformer import Transformer
+from tui_interp.model.transformer import HookPoint, KVCache, Transformer
 
 
 @dataclass
@@ -58,42 +65,68 @@ def activation_patching(
             f"clean and corrupted prompts must be single prompts of the same length, got {clean.shape[-1]} and {corrupt.shape[-1]} tokens"
         )
     cfg = model.cfg
+    n_layers = cfg.n_layers
     sites = [c.sites(cfg) for c in components]
     hooks = sorted({s.hook for ss in sites for s in ss})
     clean_logits, clean_cache = model.run_with_cache(clean, hooks)
-    resid_names = [f"blocks.{l}.hook_resid_pre" for l in range(cfg.n_layers)]
-    corrupt_logits, corrupt_cache = model.run_with_cache(corrupt, resid_names)
+    # the corrupted run, keeping each layer's incoming residual stream and every layer's keys and values
+    pos = clean.shape[1]
+    kv = KVCache(n_layers, capacity=pos)
+    resid_pre: dict[int, torch.Tensor] = {}
+
+    def keep(x: torch.Tensor, *, hook: HookPoint) -> None:
+        resid_pre[int(hook.name.split(".")[1])] = x
+
+    with model.hooks([(f"blocks.{l}.hook_resid_pre", keep) for l in range(n_layers)]):
+        corrupt_logits = model(corrupt, cache=kv)
     m_clean = float(metric(clean_logits, target, other)[0])
     m_corrupt = float(metric(corrupt_logits, target, other)[0])
-    pos = clean.shape[1]
     jobs: list[tuple[int, int | None]] = [(ci, p) for ci in range(len(components)) for p in (range(pos) if per_position else [None])]
     raw = torch.full((len(jobs),), m_corrupt)
-    # Exact shortcuts: a run patched at layer l starts from the corrupted residual stream entering
-    # layer l (everything before is shared), and a final-layer patch at a position other than the
-    # last cannot reach the last position's logits, so its metric is the corrupted one.
-    by_layer: dict[int, list[int]] = defaultdict(list)
+    # Exact shortcuts: before the first token where the prompts differ, clean and corrupted
+    # activations are the same, so such a patch changes nothing; a final-layer patch at a position
+    # other than the last cannot reach the last position's logits.
+    differs = (clean[0] != corrupt[0]).nonzero()
+    first_diff = int(differs[0]) if len(differs) else pos
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)  # (first layer, first position) -> jobs
     for j, (ci, p) in enumerate(jobs):
         layer = _first_layer(sites[ci])
-        if layer == cfg.n_layers - 1 and p is not None and p != pos - 1 and _inside_block(sites[ci]):
+        if p is not None and p < first_diff:
             continue
-        by_layer[layer].append(j)
-    for layer, job_ids in sorted(by_layer.items()):
-        for start in range(0, len(job_ids), batch_size):
-            chunk = job_ids[start : start + batch_size]
+        if layer == n_layers - 1 and p is not None and p != pos - 1 and _inside_block(sites[ci]):
+            continue
+        groups[(layer, 0 if p is None else p)].append(j)
+    for (layer, start), job_ids in sorted(groups.items()):
+        for first in range(0, len(job_ids), batch_size):
+            chunk = job_ids[first : first + batch_size]
+            rows = len(chunk)
             by_hook: dict[str, list[tuple[int, Site, int | None]]] = defaultdict(list)
             for row, j in enumerate(chunk):
                 ci, p = jobs[j]
                 for site in sites[ci]:
-                    by_hook[site.hook].append((row, site, p))
-            fns = [(hook, _patch_hook(entries, clean_cache[hook][0])) for hook, entries in by_hook.items()]
-            tokens = corrupt.expand(len(chunk), -1)
+                    by_hook[site.hook].append((row, site, None if p is None else p - start))
+            fns = [(hook, _patch_hook(entries, clean_cache[hook][0, start:])) for hook, entries in by_hook.items()]
+            tokens = corrupt[:, start:].expand(rows, -1)  # the positions a patch at `start` can change
+            past = kv.prefix(start, rows, range(max(layer, 0), n_layers)) if start else None
+            # Only the last position is measured, so the last block computes it alone (last_only: it
+            # holds no patch hook unless the patches are in it, and then they are at the last position or all).
             with model.hooks(fns):
-                if layer < 0:
-                    resid = model(tokens, stop_at_layer=cfg.n_layers)
+                if layer < 0:  # the embeddings: every block, from the patched position on
+                    resid = model(tokens, stop_at_layer=n_layers, cache=past, last_only=True)
+                elif start == 0 or layer == n_layers - 1:
+                    begin = resid_pre[layer][:, start:].expand(rows, -1, -1)
+                    resid = model(tokens, start_at_layer=layer, stop_at_layer=n_layers, residual=begin, cache=past,
+                                  last_only=layer < n_layers - 1)
                 else:
-                    start_resid = corrupt_cache[f"blocks.{layer}.hook_resid_pre"].expand(len(chunk), -1, -1)
-                    resid = model(tokens, start_at_layer=layer, stop_at_layer=cfg.n_layers, residual=start_resid)
-                logits = model.unembed(resid[:, -1:])  # only the last position is measured
+                    # Within the patched block a patch at `start` (a head's z, an attention or MLP output,
+                    # a neuron) changes that position only: run the block there alone, then the later
+                    # blocks from `start` on, the later positions entering them as in the corrupted run.
+                    begin = resid_pre[layer][:, start : start + 1].expand(rows, -1, -1)
+                    changed = model(tokens[:, :1], start_at_layer=layer, stop_at_layer=layer + 1, residual=begin, cache=past)
+                    rest = resid_pre[layer + 1][:, start + 1 :].expand(rows, -1, -1)
+                    resid = model(tokens, start_at_layer=layer + 1, stop_at_layer=n_layers, residual=torch.cat([changed, rest], dim=1),
+                                  cache=past, last_only=True)
+                logits = model.unembed(resid[:, -1:])
             raw[chunk] = metric(logits, target, other).cpu()
     denom = m_clean - m_corrupt
     effect = (raw - m_corrupt) / denom if abs(denom) > 1e-12 else torch.full_like(raw, float("nan"))

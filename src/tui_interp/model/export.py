@@ -4,8 +4,9 @@ The inverse of loading: a config.json in the transformers-5 dialect (`dtype`, `r
 that both HuggingFace and our own `open_checkpoint` read back to an equal ModelConfig,
 model.safetensors with HuggingFace tensor names, and tokenizer.json. The tensor layout is not
 written twice: `architectures.weight_plan` says where each canonical parameter comes from and
-with which transform, and this module inverts those transforms generically (transpose back,
-split a "cat" by the planned shapes, re-interleave "neox_qkv").
+with which transform, and this module inverts those transforms generically (transpose back);
+q, k and v are read in the target family's layout whatever the model's own (`_canonical`).
+The newer families (gemma, gemma2, gemma3_text, qwen3, phi3, olmo2) are read, not written.
 
 The directory is written atomically: everything goes into a temporary sibling directory,
 which is then renamed into place, so a reader never sees half a checkpoint.

@@ -242,16 +242,25 @@ def load_weights(
 ) -> None:
     """Fill the parameters of a (meta) Transformer from the checkpoint, one tensor at a time:
     a view of the mapped file, moved to its device, then converted there (a no-op on the CPU in
-    the checkpoint's dtype)."""
+    the checkpoint's dtype). Off the CPU the file is unmapped after each block, so the host
+    never holds more than one block's pages next to the device copy."""
+    group = None
     for canonical in ckpt.plan if names is None else names:
         target = device
         if device_map is not None and canonical.startswith("blocks."):
             target = device_map[int(canonical.split(".", 2)[1])]
+        if target.type != "cpu":
+            this = canonical.split(".", 2)[1] if canonical.startswith("blocks.") else None
+            if this != group:
+                ckpt.close()  # the previous block's tensors are on the device: drop its mapped pages
+                group = this
         value = ckpt.load_param(canonical).to(device=target)
         if value.dtype != dtype:
             value = value.to(dtype)
         owner, attr = _owner(model, canonical)
         setattr(owner, attr, torch.nn.Parameter(value, requires_grad=False))
+    if group is not None or device.type != "cpu":
+        ckpt.close()
     leftover = [n for n, p in model.named_parameters() if p.is_meta] if names is None else []
     if leftover:
         raise CheckpointError(f"{ckpt.path}: internal: parameters not loaded: {', '.join(leftover[:5])}")

@@ -101,6 +101,8 @@ class Norm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x [..., dim]
+        if x.device != self.w.device and not self.w.is_meta:  # a model spread over devices (ln_final after the last block)
+            x = x.to(self.w.device)
         dtype = x.dtype
         if self.kind == "layernorm":
             b = self.b.float() if self.b is not None else None
@@ -409,7 +411,9 @@ class Attention(nn.Module):
             return q, k, v  # OLMo 2 normalises all heads at once: reshaped after the norm
         return q.view(batch, pos, h, dh), k.view(batch, pos, kv, dh), v.view(batch, pos, kv, dh)
 
-    def forward(self, x: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, ctx: ForwardContext, *, last_only: bool = False) -> torch.Tensor:
+        """x [batch, pos, d_model] -> [batch, pos, d_model]; with last_only, the output of the last
+        position only ([batch, 1, d_model]): every position's keys and values, one query."""
         cfg = self.cfg
         batch, pos, _ = x.shape  # x [batch, pos, d_model]
         h, kv, dh = cfg.n_heads, cfg.n_kv_heads, cfg.d_head
@@ -432,6 +436,9 @@ class Attention(nn.Module):
             q = self.hook_rot_q(apply_rope(q, cos, sin))
             k = self.hook_rot_k(apply_rope(k, cos, sin))
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [batch, head, pos, d_head]
+        rows = slice(None)
+        if last_only and pos > 1:
+            q, rows, pos = q[:, :, -1:], slice(-1, None), 1
         if ctx.cache is not None:
             k, v = ctx.cache.update(self.layer, k, v)  # [batch, kv, past + pos, d_head]
         if kv != h:
@@ -439,7 +446,7 @@ class Attention(nn.Module):
             v = v.repeat_interleave(h // kv, dim=1)
         keys = k.shape[2]
         if ctx.eager or self.softcap is not None or self.hook_attn_scores.fns or self.hook_pattern.fns:
-            bias = ctx.attn_bias(q.dtype, self.sliding)  # [query, key]: 0 where attention is allowed, -inf elsewhere
+            bias = ctx.attn_bias(q.dtype, self.sliding)[rows]  # [query, key]: 0 where attention is allowed, -inf elsewhere
             if self.softcap is not None:  # Gemma 2: cap before the mask
                 scores = torch.matmul(q, k.transpose(2, 3)) * self.scale
                 scores = torch.tanh(scores / self.softcap) * self.softcap + bias
@@ -454,10 +461,12 @@ class Attention(nn.Module):
             z = torch.matmul(pattern, v)  # [batch, head, pos, d_head]
         else:
             mask = ctx.attn_mask(self.sliding)
-            if mask is None:
+            if mask is not None:
+                z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[rows], scale=self.scale)
+            elif rows.start is None:
                 z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
-            else:
-                z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
+            else:  # the last query of a causal pass sees every key
+                z = F.scaled_dot_product_attention(q, k, v, scale=self.scale)
         z = self.hook_z(z.transpose(1, 2))  # [batch, pos, head, d_head]
         return F.linear(z.reshape(batch, pos, h * dh), self.W_O, self.b_O)  # [batch, pos, d_model]
 
@@ -518,17 +527,18 @@ class Block(nn.Module):
     def _here(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.device is None or x.device == self.device else x.to(self.device)
 
-    def attn_half(self, resid_pre: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
-        """resid_pre [batch, pos, d_model] -> resid_mid (resid_pre + attention output)."""
+    def attn_half(self, resid_pre: torch.Tensor, ctx: ForwardContext, *, last_only: bool = False) -> torch.Tensor:
+        """resid_pre [batch, pos, d_model] -> resid_mid (resid_pre + attention output); with
+        last_only, of the last position only (the others still give their keys and values)."""
         if self.device is not None:
             resid_pre, ctx = self._here(resid_pre), ctx.to(self.device)
         resid_pre = self.hook_resid_pre(resid_pre)
         x = self.ln1(resid_pre) if self.ln1 is not None else resid_pre
-        out = self.attn(x, ctx)
+        out = self.attn(x, ctx, last_only=last_only)
         if self.ln1_post is not None:
             out = self.ln1_post(out)
         attn_out = self.hook_attn_out(out)
-        return self.hook_resid_mid(resid_pre + attn_out)
+        return self.hook_resid_mid((resid_pre[:, -1:] if last_only else resid_pre) + attn_out)
 
     def mlp_half(self, resid_mid: torch.Tensor, resid_pre: torch.Tensor) -> torch.Tensor:
         """resid_mid -> resid_post. Parallel blocks (GPT-NeoX) feed the MLP from resid_pre."""
@@ -543,7 +553,9 @@ class Block(nn.Module):
         mlp_out = self.hook_mlp_out(out)
         return self.hook_resid_post(resid_mid + mlp_out)
 
-    def forward(self, resid_pre: torch.Tensor, ctx: ForwardContext) -> torch.Tensor:
+    def forward(self, resid_pre: torch.Tensor, ctx: ForwardContext, *, last_only: bool = False) -> torch.Tensor:
+        if last_only:
+            return self.mlp_half(self.attn_half(resid_pre, ctx, last_only=True), resid_pre[:, -1:])
         return self.mlp_half(self.attn_half(resid_pre, ctx), resid_pre)
 
 
@@ -739,10 +751,13 @@ class Transformer(nn.Module):
         stop_at_layer: int | None = None,
         residual: torch.Tensor | None = None,
         cache: KVCache | None = None,
+        last_only: bool = False,
     ) -> torch.Tensor:
         """Logits [batch, pos, vocab]. With layer bounds, runs blocks [start, stop) only and
         returns the residual stream after them (or logits when stop is None). With a cache, the
-        tokens are the positions after the cached ones; their keys and values are added to it."""
+        tokens are the positions after the cached ones; their keys and values are added to it.
+        last_only: the last block computes the last position only (its earlier positions give
+        keys and values, and its hooks after them see one position): the result is [batch, 1, ...]."""
         self.check_tokens(tokens, past=cache.length if cache is not None else 0)
         ctx = self.context(tokens.shape[1], tokens.device, cache=cache)
         if start_at_layer == 0 and residual is None:
@@ -754,7 +769,7 @@ class Transformer(nn.Module):
         stop = self.cfg.n_layers if stop_at_layer is None else stop_at_layer
         for l in range(start_at_layer, stop):
             with self.block_weights(l):
-                resid = self.blocks[l](resid, ctx)
+                resid = self.blocks[l](resid, ctx, last_only=last_only and l == stop - 1)
         if cache is not None and stop == self.cfg.n_layers:
             cache.length += tokens.shape[1]
         if stop_at_layer is not None:
