@@ -57,7 +57,7 @@ def test_grokked_modadd_recovers_its_rule_first(grokked: RecoverResult) -> None:
 
 def test_memorized_modadd_is_not_explained() -> None:
     lm = load_model(MEMORIZED, device="cpu")
-    result = recover(lm, load_theory(MEMORIZED / "modadd.question"), seconds=2, max_size=5)
+    result = recover(lm, load_theory(MEMORIZED / "modadd.question"), seconds=60, max_size=5)  # all of sizes 1..5: a few seconds
     assert not result.explained and result.best is not None and result.best.agreement < 0.95
     slices = {s.name: s.agreement for s in result.best.slices}
     assert slices["train"] == 1.0 and slices["not train"] < 0.5  # it fits what it was trained on, and only that
@@ -103,7 +103,7 @@ def test_cli_json_explained_and_saved(tmp_path: Path) -> None:
 
 
 def test_cli_not_explained_and_full_theory_and_bad_input() -> None:
-    out = runner.invoke(app, ["recover", str(MEMORIZED), str(MEMORIZED / "modadd.theory"), "--budget", "3", "--max-size", "5", "--top", "2"])
+    out = runner.invoke(app, ["recover", str(MEMORIZED), str(MEMORIZED / "modadd.theory"), "--budget", "60", "--max-size", "5", "--top", "2"])
     assert out.exit_code == 1, out.output
     text = " ".join(out.stdout.split())
     assert "NOT EXPLAINED" in text and "expect (a + b) % 113` was ignored" in text

@@ -59,6 +59,7 @@ can be sharded or run on answers from anywhere:
 from __future__ import annotations
 
 import functools
+import hashlib
 import heapq
 import logging
 import math
@@ -173,15 +174,17 @@ class AnswerTable:
         counted: Sequence[bool] | None = None,
         splits: Sequence[Sequence[str]] | None = None,
         description: str | None = None,
+        normalized: bool = False,
     ) -> AnswerTable:
-        """A table of these inputs (normalised by the theory's domain) and answer texts.
+        """A table of these inputs (normalised by the theory's domain, unless `normalized` says
+        they already are, as table rows and split inputs are) and answer texts.
 
         `splits[i]`: the names of the splits row i is in (default: looked up in the theory's
         split files); each split gives the slices `NAME` and `not NAME`, and each `slice` line
         of the theory its two sides."""
         if len(inputs) != len(answers):
             raise InputError(f"{len(inputs):,} inputs but {len(answers):,} answers")
-        rows = tuple(theory.domain.normalize(x) for x in inputs)
+        rows = tuple(dict(x) if normalized else theory.domain.normalize(x) for x in inputs)
         counted_t = tuple(bool(c) for c in counted) if counted is not None else (True,) * len(rows)
         if splits is None:
             members = [tuple(s.name for s in theory.splits if s.has_key(tuple(x.values()))) for x in rows]
@@ -229,6 +232,7 @@ class AnswerTable:
             counted=None if counted is None else [counted[i] for i in keep],
             splits=[rows[i].splits for i in keep],
             description=description,
+            normalized=True,  # they came out of theory.evaluate
         )
 
     @classmethod
@@ -249,6 +253,7 @@ class AnswerTable:
             [inputs[i] for i in keep],
             [answers[i] for i in keep],
             description=f"the {len(keep):,} rows of split {name!r} with the answers in {split.path.name}",
+            normalized=True,
         )
 
     def subset(self, rows: Sequence[int], description: str | None = None) -> AnswerTable:
@@ -516,7 +521,8 @@ class _Stop(Exception):
 class _Entry:
     """One kept expression: its text, size, type and value on every row."""
 
-    __slots__ = ("_rows", "candidate", "const", "found_after", "found_seconds", "hi", "lo", "prec", "size", "text", "type", "value")
+    __slots__ = ("_rows", "banked", "candidate", "const", "digest", "found_after", "found_seconds", "hi", "lo", "pooled", "prec", "size",
+                 "text", "type", "value")
 
     def __init__(self, type_: Type, text: str, prec: int, size: int, value: Any, lo: int = 0, hi: int = 0,
                  const: bool = False, candidate: bool = True) -> None:
@@ -530,6 +536,9 @@ class _Entry:
         self.const = const
         self.candidate = candidate
         self._rows: list[Any] | None = None
+        self.banked = False  # kept for building larger expressions
+        self.pooled = False  # among the best candidates so far
+        self.digest: Any = None  # stands in for the value once it is dropped (neither banked nor pooled)
         self.found_after = 0
         self.found_seconds = 0.0
 
@@ -845,14 +854,17 @@ class _Search:
                lo: int = 0, hi: int = 0, candidate: bool = True) -> _Entry | None:
         """Keep the expression unless a kept one has the same value on every row."""
         bucket = self.seen.setdefault(t, {}).setdefault(self._key(t, value), [])
-        if isinstance(value, np.ndarray):
-            for other in bucket:
+        digest = None
+        for other in bucket:
+            if other.value is None:  # dropped: compare digests
+                digest = digest if digest is not None else _digest(value)
+                if other.digest == digest:
+                    return None
+            elif isinstance(value, np.ndarray):
                 if bool((other.value == value).all()):
                     return None
-        else:
-            for other in bucket:
-                if other.value == value:
-                    return None
+            elif other.value == value:
+                return None
         const = False
         if _is_int(t):
             lo, hi = int(value.min()), int(value.max())
@@ -876,7 +888,17 @@ class _Search:
             self._bank(e)
         if candidate:
             self._consider(e)
+        if not e.banked and not e.pooled:
+            self._drop(e)
         return e
+
+    @staticmethod
+    def _drop(e: _Entry) -> None:
+        """Free the value of an expression nothing will build on or show; keep a digest for
+        observational equivalence (a 128-bit hash: a false match is beyond unlikely)."""
+        e.digest = _digest(e.value)
+        e.value = None
+        e._rows = None
 
     def _bank(self, e: _Entry) -> None:
         """Keep e's value for building larger expressions, within the memory budget."""
@@ -886,6 +908,7 @@ class _Search:
                 self.memory_full_at = e.size
             return
         self.memory += cost
+        e.banked = True
         self.levels[e.size].setdefault(e.type, []).append(e)
 
     def _consider(self, e: _Entry) -> None:
@@ -897,8 +920,13 @@ class _Search:
         item = (score, self._extra_score(e), -e.size, -self.order, e)
         if len(self.pool) < self.pool_size:
             heapq.heappush(self.pool, item)
+            e.pooled = True
         elif item[:4] > self.pool[0][:4]:
-            heapq.heapreplace(self.pool, item)
+            out = heapq.heapreplace(self.pool, item)[4]
+            e.pooled = True
+            out.pooled = False
+            if not out.banked:
+                self._drop(out)
         if score == self.n_counted and self.n_counted > 0 and self.exact_at is None:
             self.exact_at = e.size
 
@@ -1336,6 +1364,14 @@ class _Search:
 
     def candidates(self) -> list[_Entry]:
         return [item[4] for item in sorted(self.pool, key=lambda item: item[:4], reverse=True)]
+
+
+def _digest(value: Any) -> Any:
+    """A 128-bit digest of a value vector (ints as int64, so the dtype does not matter)."""
+    if isinstance(value, np.ndarray):
+        data = value.astype(np.int64, copy=False).tobytes() if value.dtype != bool else value.tobytes()
+        return hashlib.blake2b(data, digest_size=16).digest()
+    return hash(value), hashlib.blake2b(repr(value[:64]).encode(), digest_size=8).digest()
 
 
 def _int_list(text: str | None) -> tuple[int, ...] | None:
