@@ -126,8 +126,8 @@ def _render(result: RecoverResult, save: Path | None) -> None:
     if best is None:
         console.print(head + "[red]NOT EXPLAINED[/]: no expression of the language was found for these answers")
     elif result.explained:
-        console.print(head + f"[green]explained[/] by [bold]{escape(best.expect)}[/], agreement [bold]{best.agreement:.2%}[/] "
-                      f"over {escape(result.table)} (size {best.size})")
+        console.print(head + f"[green]explained[/] by [bold]{escape(best.expect)}[/] (size {best.size}), agreement "
+                      f"[bold]{best.agreement:.2%}[/] over {escape(result.table)}")
     else:
         console.print(head + f"[red]NOT EXPLAINED[/]: the best candidate, [bold]{escape(best.expect)}[/], agrees on "
                       f"[bold]{best.agreement:.2%}[/] of {escape(result.table)} (needs {result.min_agreement:.2%})")
