@@ -112,3 +112,18 @@ def test_cli_not_explained_and_full_theory_and_bad_input() -> None:
     assert missing.exit_code == 2
     bad = runner.invoke(app, ["recover", str(GROKKED), str(GROKKED / "modadd.question"), "--top", "0"])
     assert bad.exit_code == 2
+
+
+@pytest.mark.slow
+def test_parity_trained_here_is_explained_by_a_parity_rule(tmp_path: Path) -> None:
+    """`tui-interp train parity` (6 bits, 3/4 of the strings; about a minute), then recover on
+    the question it writes: the best rule is the parity of the count (of ones, or of zeros: for
+    6 bits the same), and it agrees at least as well as the model's own accuracy implies."""
+    out = tmp_path / "parity-6"
+    trained = runner.invoke(app, ["train", "parity", "--out", str(out), "--task-option", "n_bits=6", "--train-frac", "0.75", "--seed", "0",
+                                  "--threads", "1"])
+    assert trained.exit_code == 0, trained.output
+    question = load_theory(out / "parity.question")
+    result = recover(load_model(out, device="cpu"), question, seconds=20)
+    assert result.explained and result.best is not None and result.best.agreement >= 0.95
+    assert equal_on(out / "parity.question", result.best.expect, 'count(s, "1") % 2', list(question.domain.select().inputs))
