@@ -514,10 +514,6 @@ def with_expect(source: str, expect: str, comment: str = "") -> str:
 # --- the search --------------------------------------------------------------------------------
 
 
-class _Stop(Exception):
-    """Internal: the budget ran out."""
-
-
 class _Entry:
     """One kept expression: its text, size, type and value on every row."""
 
@@ -789,7 +785,6 @@ class _Search:
         self.seen: dict[Type, dict[Any, list[_Entry]]] = {}
         rng = np.random.default_rng(0)
         self.probe = np.sort(rng.choice(self.n, size=min(self.n, _PROBE_ROWS), replace=False))
-        self.probe_list = self.probe.tolist()
         self.tried = 0
         self.distinct = 0
         self.order = 0
