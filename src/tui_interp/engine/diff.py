@@ -24,8 +24,12 @@ neuron when asked) the diff measures:
                        there is no `expect`; measured on the components that changed most
 
 Outputs are what each component adds to the residual stream: hook_embed, hook_pos_embed, a
-head's z·W_O (its slice of the output matrix), hook_mlp_out, a neuron's post-activation times
-its column of W_out, and for unembed the logits read from A's final residual stream.
+head's z·W_O (its slice of the output matrix, read through the checkpoint), hook_mlp_out, a
+neuron's post-activation times its column of W_out, and for unembed the logits read from A's
+final residual stream. (Families with a norm after attention, Gemma 2/3 and OLMo 2, normalise
+the sum of the heads' writes: there z·W_O is the head's write before that norm.) Parameters a
+layer's heads share (ln1, q/k norms, the output bias) count for every head of the layer; the
+MLP's norms and output bias count for the MLP, not its neurons; ln_final counts for unembed.
 
 Score (highest first; ties in forward order):
 
@@ -95,7 +99,7 @@ __all__ = [
 ]
 
 CHUNK_ELEMENTS = 1 << 22  # elements of one checkpoint tensor compared at a time (16 MiB in float32)
-BATCH_BYTES = 1 << 30  # activations kept for one batch of the behaviour passes (both models)
+BATCH_BYTES = 1 << 29  # activations of one batch of the behaviour passes (both models; estimated from the shapes)
 WEIGHT_CACHE_BYTES = 256 << 20  # W_O / W_out slices kept on the device between batches
 RANDOM_INPUTS = 256  # seeded random token sequences when neither a theory nor prompts are given
 RANDOM_LENGTH = 16  # their length (at most the context less one)
@@ -228,6 +232,8 @@ class DiffResult:
             "agreement": None if self.agreement_a is None else {"a": self.agreement_a, "b": self.agreement_b},
             "loss": {"a": self.loss_a, "b": self.loss_b},
             "score": SCORE_FORMULA,
+            "effect": "mean direct logit attribution to the answer token (logits, final norm's scale frozen), in A and in B",
+            "ablation": "cost of mean-ablating the component: drop in agreement, or rise in loss (nats per answer token)",
             "ablation_inputs": self.ablation_inputs,
             "components": [c.to_json() for c in self.components],
             "n_changed": len(self.changed),
@@ -878,11 +884,13 @@ class _Pass:
 
 
 def _tokens_per_batch(cfg: ModelConfig, neurons: bool) -> int:
-    """Tokens per batch so that the caches of both models (and A's residual streams, the heads'
-    writes and the logits) fit BATCH_BYTES."""
-    d, hd, m, L = cfg.d_model, cfg.n_heads * cfg.d_head, cfg.d_mlp, cfg.n_layers
+    """Tokens per batch so that one batch's activations fit BATCH_BYTES: the caches of both models
+    (A's residual streams too), one layer's transients (q, k, v, the MLP's hidden units, the
+    heads' writes) and the logits, in float32."""
+    d, hd, m, h, L = cfg.d_model, cfg.n_heads * cfg.d_head, cfg.d_mlp, cfg.n_heads, cfg.n_layers
     per_layer = 2 * (hd + d + (m if neurons else 0)) + 2 * d  # z, mlp_out (, post) of A and B; A's resid_pre, resid_mid
-    per_token = 4 * (L * per_layer + 4 * d + 3 * cfg.n_heads * d + 3 * cfg.vocab_size)
+    transient = 3 * hd + 2 * m + 3 * h * d + 4 * d
+    per_token = 4 * (L * per_layer + transient + 3 * cfg.vocab_size)
     return max(1, BATCH_BYTES // per_token)
 
 
