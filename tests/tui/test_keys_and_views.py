@@ -41,8 +41,9 @@ def main(app) -> MainScreen:
 
 def burst(app, *keys: str) -> None:
     """Keys as a terminal delivers them when typed fast or held: all queued at once."""
+    characters = {"space": " ", "enter": "\r", "comma": ",", "full_stop": "."}
     for key in keys:
-        app.post_message(events.Key(key, key if len(key) == 1 else None))
+        app.post_message(events.Key(key, key if len(key) == 1 else characters.get(key)))
 
 
 def bar_text(screen) -> str:
@@ -173,13 +174,26 @@ async def test_enter_while_loading_returns_to_the_workbench(make_app, monkeypatc
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause(0.2)
         screen = main(app)
-        await pilot.press(*"w1 w2", "enter")
-        assert isinstance(app.focused, ComponentTree)  # not the prompt: n and t are keys now
-        await pilot.press("n")
+        # typed in one burst while the weights load: the keys behind enter are already on their
+        # way to the prompt box when enter runs; they must act on the workbench instead
+        burst(app, "w", "1", "space", "w", "2", "enter", "n", "n", "t")
+        await pilot.pause(0.3)
         assert screen.query_one("#prompt", Input).value == "w1 w2"
+        assert screen.has_class("-theory") and isinstance(app.focused, TextArea)  # t opened the theory
         release.set()
         await settle(pilot)
         assert screen.view is not None and screen.view.tokens == ("w1", "w2")
+        assert screen.view.index == 2  # the two n pressed while loading, after the prompt
+
+
+async def test_enter_on_an_empty_prompt_stays_and_keeps_typing(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        screen = main(app)
+        burst(app, "enter", "w", "3")
+        await settle(pilot)
+        assert isinstance(app.focused, Input) and screen.query_one("#prompt", Input).value == "w3"
 
 
 async def test_escape_leaves_the_theory_editor_and_q_quits(make_app, theory_file: Path) -> None:

@@ -196,6 +196,8 @@ class MainScreen(Screen[None]):
         self.patch_input: PatchInput | None = None
         self.reference = workbench.reference_description
         self._home: Widget | None = None  # where escape returns to: the last workbench pane with focus
+        self._prompt_queued = False  # a first prompt is on its way: steps pressed meanwhile follow it
+        self._after_load: list[int] = []  # steps pressed while the model loads, behind a pending prompt
         self._ablate_after_reference: str | None = None
 
     # ---- layout
@@ -403,6 +405,9 @@ class MainScreen(Screen[None]):
         if self.pending_prompt is not None:
             text, self.pending_prompt = self.pending_prompt, None
             self._submit_prompt(text)
+            moves, self._after_load = self._after_load, []
+            for delta in moves:
+                self._queue_move(delta)
         self.refresh_bindings()
 
     def on_open_failed(self, message: m.OpenFailed) -> None:
@@ -418,6 +423,7 @@ class MainScreen(Screen[None]):
 
     def _show_view(self, view: StepView) -> None:
         previous, self.view = self.view, view
+        self._prompt_queued = False
         new_run = previous is None or previous.run != view.run
         if new_run:
             self.run_prefetch()  # a new prompt or new interventions: their steps are not computed yet
@@ -566,8 +572,10 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#prompt")
     def _prompt_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if self._submit_prompt(event.value):
+        left = self._submit_prompt(event.value)
+        if left:
             self._to_workbench()  # so that n, p, a, l work at once, also while the model loads
+        self.query_one(PromptInput).hand_over(left=left)  # keys typed behind enter follow focus
 
     def _submit_prompt(self, text: str) -> bool:
         if not text.strip():
@@ -582,7 +590,9 @@ class MainScreen(Screen[None]):
             return True
         self.query_one("#prompt", Input).value = text
         focus = self.selected
+        self._prompt_queued = True
         self._queue_call(lambda: self.workbench.set_prompt(text, focus=focus))
+        self.refresh_bindings()
         return True
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -663,7 +673,7 @@ class MainScreen(Screen[None]):
             home = self.query_one(ComponentTree)
         if isinstance(home.parent, ContentSwitcher) and home.id != self.mode:
             home = self.query_one(f"#{self.mode}")
-        home.focus()
+        self.set_focus(home)  # now, not after the messages already queued (keys typed ahead)
 
     def key_description(self, action: str) -> str | None:
         """How the key bar words a key at this moment ("": not on the bar now, though it works)."""
@@ -694,7 +704,9 @@ class MainScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         has_view = self.view is not None
-        if action in ("step", "goto", "cursor", "cursor_to", "patch_setup"):
+        if action == "step":  # also right behind a first prompt: the step follows it
+            return (has_view or self._prompt_queued or self.pending_prompt is not None) or None
+        if action in ("goto", "cursor", "cursor_to", "patch_setup"):
             return has_view or None
         if action == "head":
             return (has_view and self.view is not None and self.view.attention is not None) or None
@@ -722,7 +734,9 @@ class MainScreen(Screen[None]):
         return self.query_one(TheoryPanel).text if self.is_mounted else ""
 
     def action_step(self, delta: int) -> None:
-        if self.view is not None:
+        if self.view is None and self.pending_prompt is not None:
+            self._after_load.append(delta)  # the prompt runs once the weights are in; then this
+        elif self.view is not None or self._prompt_queued:
             self._queue_move(delta)
 
     def action_goto(self, where: str) -> None:

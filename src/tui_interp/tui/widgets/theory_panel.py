@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 CHECK_DELAY_S = 0.15  # diagnostics run this long after the last key press
 MAX_DIAGNOSTICS_SHOWN = 4
-PHASES = {
-    "prepare": "preparing inputs", "compare": "comparing", "answers": "generating the wrong answers",
-    "search": "searching near failures", "claims": "checking claims", "done": "done",
+PHASES = {  # short: the line also holds done/total, the rate and the time at 80 columns
+    "prepare": "preparing", "compare": "comparing", "answers": "answering",
+    "search": "searching", "claims": "claims", "done": "done",
 }
 
 
@@ -94,6 +94,7 @@ class TheoryPanel(Vertical):
     _prompts: list[str] = []
     _started: float | None = None
     _last: Progress | None = None
+    _phase: tuple[str, float, int] = ("", 0.0, 0)  # the phase on screen, when it began, done then
     _ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -222,6 +223,8 @@ class TheoryPanel(Vertical):
             self._show_phase()
 
     def show_progress(self, info: Progress) -> None:
+        if info.phase != self._phase[0]:
+            self._phase = (info.phase, time.monotonic(), info.done)
         self._last = info
         bar = self.query_one("#compare-progress", ProgressBar)
         bar.display = True
@@ -241,10 +244,9 @@ class TheoryPanel(Vertical):
         line = words
         if info.total:
             line += f" {info.done:,}/{info.total:,}"
-        rate = getattr(info, "rate", None)
-        seconds = getattr(info, "seconds", 0.0) or 0.0
-        if not rate and seconds > 0:
-            rate = info.done / seconds
+        _, since, done_then = self._phase  # the rate of this phase, not since the comparison began
+        seconds = time.monotonic() - since
+        rate = (info.done - done_then) / seconds if seconds >= 0.5 else 0.0
         if rate and info.phase not in ("done", "claims"):
             line += f" · {rate:,.0f}/s"
         line += f" · {elapsed:.0f} s"
