@@ -565,3 +565,25 @@ async def test_the_results_table_keys(make_app, theory_file: Path) -> None:
         assert isinstance(app.focused, DataTable)
         text = bar_text(main(app))
         assert "esc Close theory" in text and "f Full" in text and "n Next" not in text
+
+
+async def test_f_fills_the_screen_with_the_pane_in_focus(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await submit_prompt(pilot, " ".join(f"w{i}" for i in range(20)))
+        screen = main(app)
+        await press(pilot, "n")
+        panel = screen.query_one(StepPanel)
+        heatmap = screen.query_one(AttentionHeatmap)
+        rows_before = heatmap.size.height
+        panel.focus()
+        await press(pilot, "f")
+        assert screen.maximized is panel and heatmap.size.height > rows_before  # more rows of the pattern
+        assert "esc Restore" in bar_text(screen)
+        await press(pilot, "escape")
+        assert screen.maximized is None and app.focused is panel
+        await press(pilot, "2", "f")  # the lens view the same way
+        assert screen.maximized is screen.query_one(LensPanel)
+        await press(pilot, "f")
+        assert screen.maximized is None

@@ -12,18 +12,17 @@ every printable key types and escape returns to the workbench; elsewhere single-
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from tui_interp.components import parse_component
 from tui_interp.engine.workbench import LabelsView, StepView, Workbench, can_ablate, step_of
@@ -31,6 +30,9 @@ from tui_interp.errors import TuiInterpError
 from tui_interp.model.tokenizer import display_text
 from tui_interp.theory import Diagnostic
 from tui_interp.tui import messages as m
+from tui_interp.tui.keys import COMMANDS, VIEW_TITLES, VIEWS
+from tui_interp.tui.keys import keys_table as _keys_table
+from tui_interp.tui.keys import keys_text as _key_text
 from tui_interp.tui.screens.dialogs import (
     CHANGE_REFERENCE,
     AblateDialog,
@@ -45,12 +47,13 @@ from tui_interp.tui.screens.dialogs import (
     SaveAsDialog,
     SuggestDialog,
 )
+from tui_interp.tui.screens.workers import CoreWorkers
 from tui_interp.tui.stepqueue import StepQueue
 from tui_interp.tui.text import plain
 from tui_interp.tui.widgets.component_tree import ComponentTree
 from tui_interp.tui.widgets.header import ModelHeader
 from tui_interp.tui.widgets.interventions import InterventionList
-from tui_interp.tui.widgets.keybar import KeyBar, is_typing, key_text
+from tui_interp.tui.widgets.keybar import KeyBar, is_typing
 from tui_interp.tui.widgets.lens_view import LensPanel
 from tui_interp.tui.widgets.patch_view import PatchPanel
 from tui_interp.tui.widgets.prompt import PromptInput
@@ -60,83 +63,11 @@ from tui_interp.tui.widgets.theory_panel import TheoryPanel, TheoryResults
 
 log = logging.getLogger(__name__)
 
-VIEWS = ("step", "lens", "patch")
-VIEW_TITLES = {"step": "1 step", "lens": "2 lens", "patch": "3 patching"}
-
-# (action, title, help): the command palette offers each one that makes sense at the moment.
-COMMANDS: tuple[tuple[str, str, str], ...] = (
-    ("focus_prompt", "Edit the prompt", "Move the cursor to the prompt box (/)"),
-    ("step(1)", "Next step", "Run the next step of the forward pass (n, →; held or pressed fast, steps add up)"),
-    ("step(-1)", "Previous step", "Go back one step (p, ←)"),
-    ("goto('first')", "First step", "Go to the embedding step (g, home)"),
-    ("goto('last')", "Last step", "Run to the end of the pass (G, end)"),
-    ("head(1)", "Next head", "Show the next attention head of this layer (])"),
-    ("head(-1)", "Previous head", "Show the previous attention head of this layer ([)"),
-    ("cursor(1)", "Position cursor right", "Move the position cursor one token right (.; ↓ in the step view)"),
-    ("cursor(-1)", "Position cursor left", "Move the position cursor one token left (,; ↑ in the step view)"),
-    ("cursor_to('first')", "First position", "Put the position cursor on the first token (<)"),
-    ("cursor_to('last')", "Last position", "Put the position cursor on the last token (>)"),
-    ("show_view('step')", "Step view", "The step: prediction, attention or neurons, norms and lens (1)"),
-    ("show_view('lens')", "Lens view", "The logit lens at every stage and position (2)"),
-    ("show_view('patch')", "Patching view", "Activation patching, component by position (3)"),
-    ("patch_setup", "Run activation patching", "Corrupted prompt and target token, then the table (e)"),
-    ("ablate", "Ablate the selected component", "Zero, mean or resample ablation (a)"),
-    ("reference", "Choose the ablation reference", "What mean and resample use: random tokens, the theory's inputs, a prompts file (R)"),
-    ("undo_intervention", "Remove the last intervention", "Undo the most recent ablation (u)"),
-    ("clear_interventions", "Remove all interventions", "Back to the clean model (U)"),
-    ("label", "Label the selected component", "Name, note and tags, saved at once (l)"),
-    ("dla", "Direct logit attribution", "Each component's direct effect on the prediction (d)"),
-    ("suggest", "Suggest head labels", "Match each head's attention to known patterns; enter accepts one (s)"),
-    ("toggle_theory", "Show or hide the theory panel", "The theory editor and comparison (t, ctrl+t)"),
-    ("compare", "Compare the theory with the model", "Run the theory over its domain (ctrl+r)"),
-    ("cancel_compare", "Cancel the comparison", "Stop the running comparison (escape)"),
-    ("save_theory", "Save the theory", "Write the theory file (ctrl+s)"),
-    ("maximize_pane", "Full screen", "The pane with focus (or the theory results) fills the screen; again or esc restores (f)"),
-    ("escape", "Back to the workbench", "Leave a text box or the theory panel (escape)"),
-    ("show_keys", "Show the keys", "Every key, and how focus works (?, f1)"),
-    ("quit", "Quit", "Leave tui-interp (q)"),
-)
-
-FOCUS_HELP = (
-    ("", "How focus works"),
-    ("esc", "from the prompt, the theory editor or any box: back to the workbench"),
-    ("", "  (at 80 columns it also closes the theory panel; with nothing to leave, esc"),
-    ("", "  cancels a running comparison, or restores a full-screen pane)"),
-    ("enter", "in the prompt: run it and go back to the workbench (also while loading)"),
-    ("letters", "act only in the workbench; in a text box every printable key types"),
-    ("ctrl keys", "act everywhere: ^t theory, ^r compare, ^s save, ^p palette, ^q quit"),
-)
-OTHER_KEYS = (
-    ("", "Elsewhere"),
-    ("enter", "in the tree: go to that component's step; on a counterexample: load it"),
-    ("space", "in the tree: expand or collapse (an MLP lists its top neurons)"),
-    ("↑ ↓", "in the step view: move the position cursor; in lists: move"),
-    ("x, delete", "in the interventions list: remove the highlighted one"),
-    ("tab", "next pane (shift+tab: previous)"),
-    ("ctrl+p", "command palette: every action by name, themes"),
-    ("ctrl+q", "quit at once"),
-)
-
-
-def _key_text(keys: str) -> str:
-    return ", ".join(key_text(k) for k in keys.split(","))
-
-
 def keys_table() -> list[tuple[str, str]]:
-    """(keys, what they do) for the keys panel, from the bindings and the palette's help text."""
-    by_action: dict[str, list[str]] = {}
-    for b in MainScreen.BINDINGS:
-        if isinstance(b, Binding):
-            by_action.setdefault(b.action, []).append(b.key)
-    rows: list[tuple[str, str]] = [("", "Workbench")]
-    for action, title, _ in COMMANDS:
-        keys = by_action.get(action)
-        if keys:
-            rows.append((_key_text(",".join(keys)), title))
-    return rows + list(FOCUS_HELP) + list(OTHER_KEYS)
+    return _keys_table(MainScreen.BINDINGS)
 
 
-class MainScreen(Screen[None]):
+class MainScreen(CoreWorkers, Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-narrow"), (120, "-wide")]
     ALLOW_IN_MAXIMIZED_VIEW = "KeyBar"
 
@@ -228,147 +159,6 @@ class MainScreen(Screen[None]):
         self._retitle_views()
         self.query_one("#prompt", Input).focus()
         self.open_model()
-
-    # ---- workers: every core call runs here, off the UI thread
-
-    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
-    def open_model(self) -> None:
-        s = self.workbench
-        try:
-            self.post_message(m.HeaderReady(s.open()))
-        except TuiInterpError as e:
-            self.post_message(m.OpenFailed(str(e)))
-            return
-        try:
-            self.post_message(m.LabelsReady(s.read_labels()))
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(f"labels: {e}", title="Labels"))
-        try:
-            text = s.read_theory()
-            self.post_message(m.TheoryText(text, s.example_prompt(text) if text else None))
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e), title="Theory"))
-        try:
-            self.post_message(m.ModelLoaded(s.load()))
-        except TuiInterpError as e:
-            self.post_message(m.OpenFailed(str(e)))
-
-    def _queue_move(self, move: int | str | None) -> None:
-        if self.steps.move(move, self.selected):
-            self.drain_steps()
-
-    def _queue_call(self, call: Callable[[], StepView]) -> None:
-        if self.steps.call(call):
-            self.drain_steps()
-
-    @work(thread=True, group="steps", exit_on_error=False)
-    def drain_steps(self) -> None:
-        """The one step worker: takes queued requests (a burst of moves folded into one) until
-        none is left. Never cancelled: a press is never dropped."""
-        finished = False
-        try:
-            while (job := self.steps.take()) is not None:
-                try:
-                    view = job.call() if job.call is not None else self.workbench.walk(job.moves, focus=job.focus)
-                except TuiInterpError as e:
-                    self.post_message(m.CoreError(str(e)))
-                    continue
-                self.post_message(m.StepReady(view))
-            finished = True
-        finally:
-            if not finished:
-                self.steps.stopped()
-
-    @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
-    def run_prefetch(self) -> None:
-        """Compute the next steps' logit lens while the user reads this one."""
-        worker = get_current_worker()
-        self.workbench.prefetch(lambda: worker.is_cancelled)
-
-    @work(thread=True, group="labels", exit_on_error=False)
-    def run_labels(self, call: Callable[[], LabelsView], saved: str | None) -> None:
-        try:
-            self.post_message(m.LabelsReady(call(), saved))
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e), title="Labels"))
-
-    @work(thread=True, group="neurons", exit_on_error=False)
-    def run_neurons(self, layer: int, run: int) -> None:
-        try:
-            self.post_message(m.NeuronsReady(layer, self.workbench.top_neurons(layer), run))
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e)))
-
-    @work(thread=True, exclusive=True, group="lens", exit_on_error=False)
-    def run_lens(self) -> None:
-        try:
-            self.post_message(m.LensReady(self.workbench.lens_table()))
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e), title="Lens"))
-
-    @work(thread=True, exclusive=True, group="patch", exit_on_error=False)
-    def run_patch(self, given: PatchInput) -> None:
-        try:
-            patch = self.workbench.patch(given.corrupt, target=given.target or None, other=given.other or None)
-        except TuiInterpError as e:
-            self.post_message(m.PatchReady(None, str(e)))
-            return
-        self.post_message(m.PatchReady(patch))
-
-    @work(thread=True, exclusive=True, group="reference", exit_on_error=False)
-    def run_reference(self, kind: str, path: str | None, theory_text: str, focus: str | None) -> None:
-        try:
-            description, view = self.workbench.set_reference(kind, theory_text=theory_text, prompts_path=path, focus=focus)
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e), title="Ablation reference"))
-            return
-        self.post_message(m.ReferenceSet(description, view))
-
-    @work(thread=True, exclusive=True, group="dla", exit_on_error=False)
-    def run_dla(self) -> None:
-        try:
-            self.post_message(m.AttributionReady(self.workbench.dla()))
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e)))
-
-    @work(thread=True, exclusive=True, group="suggest", exit_on_error=False)
-    def run_suggest(self, theory_text: str) -> None:
-        try:
-            self.post_message(m.SuggestionsReady(self.workbench.suggest_labels(theory_text)))
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e), title="Suggestions"))
-
-    @work(thread=True, exclusive=True, group="diagnostics", exit_on_error=False)
-    def run_check(self, text: str) -> None:
-        worker = get_current_worker()
-        diagnostics = self.workbench.check_theory(text)
-        info = None if any(d.is_error for d in diagnostics) else self.workbench.theory_info(text)
-        if not worker.is_cancelled:
-            self.post_message(m.DiagnosticsReady(text, diagnostics, info))
-
-    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
-    def run_compare(self, text: str) -> None:
-        worker = get_current_worker()
-        try:
-            result = self.workbench.compare(
-                text,
-                progress=lambda info: self.post_message(m.CompareProgress(info)),
-                cancelled=lambda: worker.is_cancelled,
-            )
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e), title="Compare"))
-            self.post_message(m.CompareDone(None, f"comparison failed: {e}"))
-            return
-        self.post_message(m.CompareDone(None if worker.is_cancelled else result))
-
-    @work(thread=True, group="save", exit_on_error=False)
-    def run_save_theory(self, text: str, path: str | None) -> None:
-        try:
-            saved = self.workbench.save_theory(text, path)
-        except TuiInterpError as e:
-            self.post_message(m.CoreError(str(e), title="Theory"))
-            return
-        self.app.call_from_thread(self._theory_saved, text, saved)
 
     def _theory_saved(self, text: str, path: Path) -> None:
         self.theory_saved_text = text
@@ -985,4 +775,4 @@ class MainScreen(Screen[None]):
         return out
 
 
-__all__ = ["COMMANDS", "MainScreen", "TheoryResults", "keys_table"]
+__all__ = ["COMMANDS", "MainScreen", "TheoryResults", "_key_text", "keys_table"]
