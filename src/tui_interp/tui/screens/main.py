@@ -25,7 +25,16 @@ from textual.widgets import ContentSwitcher, Input
 from textual.worker import Worker, WorkerState
 
 from tui_interp.components import parse_component
-from tui_interp.engine.workbench import LabelsView, StepView, Workbench, can_ablate, step_of
+from tui_interp.engine.workbench import (
+    LabelsView,
+    LensView,
+    PatchView,
+    StepView,
+    TheoryInfo,
+    Workbench,
+    can_ablate,
+    step_of,
+)
 from tui_interp.errors import TuiInterpError
 from tui_interp.model.tokenizer import display_text
 from tui_interp.theory import Diagnostic
@@ -63,7 +72,9 @@ from tui_interp.tui.widgets.theory_panel import TheoryPanel, TheoryResults
 
 log = logging.getLogger(__name__)
 
+
 def keys_table() -> list[tuple[str, str]]:
+    """The keys panel's rows for the workbench."""
     return _keys_table(MainScreen.BINDINGS)
 
 
@@ -113,7 +124,7 @@ class MainScreen(CoreWorkers, Screen[None]):
         self.view: StepView | None = None
         self.labels = LabelsView()
         self.diagnostics: list[Diagnostic] = []
-        self.theory_info: Any = None
+        self.theory_info: TheoryInfo | None = None
         self.theory_saved_text = ""
         self.comparing = False
         self.pending_prompt: str | None = None
@@ -122,8 +133,8 @@ class MainScreen(CoreWorkers, Screen[None]):
         self.steps = StepQueue()
         self.cursor = 0  # the position cursor: a token of the prompt, kept across steps
         self.mode = "step"
-        self.lens: Any = None
-        self.patch: Any = None
+        self.lens: LensView | None = None
+        self.patch: PatchView | None = None
         self.patch_input: PatchInput | None = None
         self.reference = workbench.reference_description
         self._home: Widget | None = None  # where escape returns to: the last workbench pane with focus
