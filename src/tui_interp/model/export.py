@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from tui_interp.errors import CheckpointError, ConfigError
 from tui_interp.fileio import publish_dir
 from tui_interp.model.architectures import Source, get_architecture, translate_config, weight_plan
-from tui_interp.model.config import ModelConfig
+from tui_interp.model.config import ModelConfig, RopeConfig
 from tui_interp.model.loader import _owner
 from tui_interp.model.transformer import Transformer
 
@@ -40,6 +40,12 @@ _ARCH_CLASSES = {
     "mistral": "MistralForCausalLM",
     "qwen2": "Qwen2ForCausalLM",
     "gpt_neox": "GPTNeoXForCausalLM",
+    "gemma": "GemmaForCausalLM",
+    "gemma2": "Gemma2ForCausalLM",
+    "gemma3_text": "Gemma3ForCausalLM",
+    "qwen3": "Qwen3ForCausalLM",
+    "phi3": "Phi3ForCausalLM",
+    "olmo2": "Olmo2ForCausalLM",
 }
 
 
@@ -91,8 +97,8 @@ def _gpt2_config(cfg: ModelConfig) -> dict[str, Any]:
     }
 
 
-def _rope_parameters(cfg: ModelConfig, model_type: str, *, partial: bool) -> dict[str, Any]:
-    rope = cfg.rope
+def _rope_parameters(cfg: ModelConfig, model_type: str, *, partial: bool, rope: RopeConfig | None = None) -> dict[str, Any]:
+    rope = rope or cfg.rope
     _need(cfg, model_type, cfg.positional == "rotary" and rope is not None, f"{model_type} uses rotary positions")
     if rope is None:  # checked just above; narrows the type
         raise ConfigError(f"cannot save this model as {model_type}: no rope parameters")
@@ -179,12 +185,79 @@ def _gpt_neox_config(cfg: ModelConfig) -> dict[str, Any]:
     }
 
 
+def _newer_config(family: str) -> Callable[[ModelConfig], dict[str, Any]]:
+    """Writers of the newer families: the inverse of architectures._translate_llama_like with
+    that family's switches (hf_config checks that the document reads back to an equal config)."""
+    gemma = family.startswith("gemma")
+
+    def write(cfg: ModelConfig) -> dict[str, Any]:
+        need = lambda cond, what: _need(cfg, family, cond, what)  # noqa: E731
+        need(cfg.norm == "rmsnorm" and cfg.gated_mlp and not cfg.parallel_attn_mlp and cfg.d_mlp > 0,
+             f"{family} has RMSNorm and a gated sequential MLP in every block")
+        need(not cfg.mlp_bias, f"{family} has no MLP biases")
+        doc: dict[str, Any] = {
+            "model_type": family,
+            "hidden_size": cfg.d_model,
+            "intermediate_size": cfg.d_mlp,
+            "num_hidden_layers": cfg.n_layers,
+            "num_attention_heads": cfg.n_heads,
+            "num_key_value_heads": cfg.n_kv_heads,
+            "max_position_embeddings": cfg.n_ctx,
+            "rms_norm_eps": cfg.norm_eps,
+            "attention_dropout": 0.0,
+            "pad_token_id": None,  # else transformers puts its family default (Phi-3: 32000) past a small vocabulary
+            **_common(cfg),
+        }
+        if family in ("phi3", "olmo2"):
+            need(cfg.n_heads * cfg.d_head == cfg.d_model, f"{family} needs n_heads * d_head == d_model")
+        else:
+            doc["head_dim"] = cfg.d_head
+        if family == "phi3":
+            need(not cfg.qkv_bias and not cfg.attn_out_bias, "phi3 has no attention biases")
+            doc["rope_parameters"] = _rope_parameters(cfg, family, partial=True)
+            doc["original_max_position_embeddings"] = cfg.n_ctx
+            doc["sliding_window"] = cfg.sliding_window
+        else:
+            need(cfg.qkv_bias == cfg.attn_out_bias, f"{family} has attention biases on q, k, v and o or on none")
+            doc["attention_bias"] = cfg.qkv_bias
+        if gemma:
+            need(cfg.act_fn != "gelu" or family != "gemma", "gemma reads hidden_act gelu as its tanh approximation")
+            doc["hidden_act" if family == "gemma" else "hidden_activation"] = cfg.act_fn
+            doc["use_bidirectional_attention"] = False
+        else:
+            doc["hidden_act"] = cfg.act_fn
+        if family in ("gemma2", "gemma3_text"):
+            need(cfg.attn_scale is not None, f"{family} scales attention by query_pre_attn_scalar")
+            scalar = round(cfg.attn_scale**-2, 6)  # type: ignore[operator]
+            doc["query_pre_attn_scalar"] = int(scalar) if scalar == int(scalar) else scalar  # transformers 5 wants an int
+            doc["attn_logit_softcapping"] = cfg.attn_softcap
+            doc["final_logit_softcapping"] = cfg.final_softcap
+        if family in ("gemma2", "gemma3_text", "qwen3"):
+            need(cfg.sliding_window is None or bool(cfg.layer_types), f"{family} names the sliding-window layers (layer_types)")
+            doc["sliding_window"] = cfg.sliding_window
+            doc["layer_types"] = list(cfg.layer_types) or ["full_attention"] * cfg.n_layers
+            if family == "qwen3":
+                doc["use_sliding_window"] = cfg.sliding_window is not None
+        if family == "gemma3_text":
+            local = cfg.rope_local or cfg.rope
+            doc["rope_parameters"] = {
+                "full_attention": _rope_parameters(cfg, family, partial=False),
+                "sliding_attention": _rope_parameters(cfg, family, partial=False, rope=local),
+            }
+        elif family != "phi3":
+            doc["rope_parameters"] = _rope_parameters(cfg, family, partial=False)
+        return doc
+
+    return write
+
+
 CONFIG_WRITERS: dict[str, Callable[[ModelConfig], dict[str, Any]]] = {
     "gpt2": _gpt2_config,
     "llama": _llama_like_config("llama"),
     "mistral": _llama_like_config("mistral"),
     "qwen2": _llama_like_config("qwen2"),
     "gpt_neox": _gpt_neox_config,
+    **{family: _newer_config(family) for family in ("gemma", "gemma2", "gemma3_text", "qwen3", "phi3", "olmo2")},
 }
 
 
@@ -220,18 +293,18 @@ def hf_config(cfg: ModelConfig, model_type: str | None = None, *, dtype: torch.d
 # Tensors: invert weight_plan's transforms
 
 
-def _invert(src: Source, value: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Canonical parameter -> {checkpoint name: tensor}, undoing `src.transform`."""
-    if src.transform == "":
+def _invert(src: Source, value: torch.Tensor) -> torch.Tensor:
+    """Canonical parameter -> its checkpoint tensor (or, for "rows", that block of rows), undoing `src.transform`."""
+    if src.transform in ("", "rows"):
         part = value
     elif src.transform == "t":
         part = value.t()
     else:
         raise CheckpointError(f"internal: cannot invert weight transform {src.transform!r}")
-    name, shape = src.names[0], src.shapes[0]
+    shape = src.shapes[0] if src.rows is None else (src.rows[1] - src.rows[0], *src.shapes[0][1:])
     if tuple(part.shape) != tuple(shape):
-        raise CheckpointError(f"internal: {name} would be written as {list(part.shape)}, the plan needs {list(shape)}")
-    return {name: part}
+        raise CheckpointError(f"internal: {src.names[0]} would be written as {list(part.shape)}, the plan needs {list(shape)}")
+    return part
 
 
 def _canonical(model: Transformer, canonical: str, layout: str) -> torch.Tensor | None:
@@ -262,15 +335,20 @@ def state_dict_for(model: Transformer, model_type: str | None = None, *, dtype: 
     config = cfg.replace(architecture=arch.model_type)
     plan, _ = weight_plan(arch, config, set())
     tensors: dict[str, torch.Tensor] = {}
+    row_blocks: dict[str, list[tuple[int, torch.Tensor]]] = {}  # fused tensors written from row views (Phi-3's gate_up)
     for canonical, src in plan.items():
         param = _canonical(model, canonical, arch.attention_layout)
         if not isinstance(param, torch.Tensor):
             raise CheckpointError(f"internal: the model has no parameter for {canonical}")
         if param.is_meta:
             raise CheckpointError(f"cannot save {canonical}: it has no data (meta tensor)")
-        value = param.detach().to(device="cpu", dtype=dtype)
-        for name, t in _invert(src, value).items():
-            tensors[name] = t.contiguous().clone()
+        value = _invert(src, param.detach().to(device="cpu", dtype=dtype))
+        if src.rows is not None:
+            row_blocks.setdefault(src.names[0], []).append((src.rows[0], value))
+        else:
+            tensors[src.names[0]] = value.contiguous().clone()
+    for name, blocks in row_blocks.items():
+        tensors[name] = torch.cat([b for _, b in sorted(blocks, key=lambda rb: rb[0])], dim=0).contiguous()
     return tensors
 
 
