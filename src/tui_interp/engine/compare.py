@@ -153,14 +153,14 @@ class Progress:
 
 
 @dataclass
-class _Item:
+class Item:
     ev: Evaluation
     prompt_ids: list[int]
     cont_ids: list[int]
     alone: bool = False  # the answer was tokenised on its own (it merges with the prompt's end)
 
 
-def _tokenize(lm: LoadedModel, evs: Sequence[Evaluation], bos: bool | None) -> list[_Item]:
+def tokenize_items(lm: LoadedModel, evs: Sequence[Evaluation], bos: bool | None) -> list[Item]:
     """Prompt and continuation tokens. The continuation is what follows the prompt's tokens in
     the tokenisation of prompt + expected text; where the two do not line up (a merge across the
     boundary, or a whitespace-split vocabulary), the expected text is tokenised on its own."""
@@ -181,21 +181,21 @@ def _tokenize(lm: LoadedModel, evs: Sequence[Evaluation], bos: bool | None) -> l
             raise InputError(f"the prompt for {format_input(e.input)} encodes to no tokens")
         if not cont:
             raise InputError(f"the expected answer for {format_input(e.input)} ({e.expected_text!r}) encodes to no tokens")
-        items.append(_Item(e, p, cont, by_itself))
+        items.append(Item(e, p, cont, by_itself))
     return items
 
 
-def _prepare(lm: LoadedModel, theory: Theory, inputs: Sequence[Assignment], bos: bool | None, t0: float) -> Iterator[Progress | list[_Item]]:
+def _prepare(lm: LoadedModel, theory: Theory, inputs: Sequence[Assignment], bos: bool | None, t0: float) -> Iterator[Progress | list[Item]]:
     """Evaluate the theory and tokenise, in chunks, with progress; finally the items."""
-    items: list[_Item] = []
+    items: list[Item] = []
     for start in range(0, len(inputs), PREPARE_CHUNK):
         chunk = inputs[start : start + PREPARE_CHUNK]
-        items += _tokenize(lm, [theory.evaluate(x) for x in chunk], bos)
+        items += tokenize_items(lm, [theory.evaluate(x) for x in chunk], bos)
         yield Progress("prepare", len(items), len(inputs), seconds=time.perf_counter() - t0)
     yield items
 
 
-def _score_all(lm: LoadedModel, items: Sequence[_Item], cancel: Callable[[], bool], found_by: Sequence[str], t0: float,
+def _score_all(lm: LoadedModel, items: Sequence[Item], cancel: Callable[[], bool], found_by: Sequence[str], t0: float,
                phase: str = "compare") -> Iterator[Progress | list[Outcome]]:
     """Score every item; yields progress per batch, then the outcomes in item order."""
     slots: list[Outcome | None] = [None] * len(items)
@@ -212,7 +212,7 @@ def _score_all(lm: LoadedModel, items: Sequence[_Item], cancel: Callable[[], boo
     yield [o for o in slots if o is not None]
 
 
-def _answer(lm: LoadedModel, items: Sequence[_Item], outcomes: Sequence[Outcome], cancel: Callable[[], bool]) -> None:
+def _answer(lm: LoadedModel, items: Sequence[Item], outcomes: Sequence[Outcome], cancel: Callable[[], bool]) -> None:
     """Fill in `got` (the greedy continuation, decoded) and `p_got` for disagreeing outcomes."""
     tok = lm.need_tokenizer()
     todo = [i for i, o in enumerate(outcomes) if o.got is None]
@@ -269,7 +269,7 @@ def iter_compare(
                     inputs.append(x)
                     found_by.append("split")
     yield Progress("prepare", 0, len(inputs), seconds=time.perf_counter() - t0)
-    items: list[_Item] = []
+    items: list[Item] = []
     for event in _prepare(lm, theory, inputs, bos, t0):
         if isinstance(event, Progress):
             if cancel():
@@ -378,7 +378,7 @@ def _slices(theory: Theory, outcomes: Sequence[Outcome]) -> list[SliceResult]:
     return out
 
 
-def _claim_inputs(items: Sequence[_Item], outcomes: Sequence[Outcome], selection: Any, limit: int | None, seed: int) -> ClaimInputs:
+def _claim_inputs(items: Sequence[Item], outcomes: Sequence[Outcome], selection: Any, limit: int | None, seed: int) -> ClaimInputs:
     """The selection's inputs (all, or a seeded uniform sample of `limit`), in their order."""
     chosen = [i for i, o in enumerate(outcomes) if o.found_by == "sample"]
     base = selection.describe()
@@ -393,7 +393,7 @@ def _claim_inputs(items: Sequence[_Item], outcomes: Sequence[Outcome], selection
     )
 
 
-def _hints(lm: LoadedModel, theory: Theory, items: Sequence[_Item], outcomes: Sequence[Outcome]) -> list[str]:
+def _hints(lm: LoadedModel, theory: Theory, items: Sequence[Item], outcomes: Sequence[Outcome]) -> list[str]:
     """What may explain a low agreement that is about the answer's form, not the model."""
     hints = []
     lengths = sorted({len(it.cont_ids) for it in items})
@@ -473,7 +473,7 @@ def _search(
         candidates = candidates[: budget - tried]
         if not candidates:
             return
-        items = _tokenize(lm, [theory.evaluate(x) for x in candidates], bos)
+        items = tokenize_items(lm, [theory.evaluate(x) for x in candidates], bos)
         scored: list[Outcome] = []
         for event in _score_all(lm, items, cancel, ["search"] * len(items), t0, phase="search"):
             if not isinstance(event, Progress):

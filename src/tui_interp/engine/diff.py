@@ -75,7 +75,7 @@ import torch
 
 from tui_interp.components import Component
 from tui_interp.engine.answers import Cancelled, generate
-from tui_interp.engine.compare import MAX_WORK, PREPARE_CHUNK, _tokenize, check_work
+from tui_interp.engine.compare import MAX_WORK, PREPARE_CHUNK, check_work, tokenize_items
 from tui_interp.engine.interventions import Intervention, random_reference
 from tui_interp.errors import ConfigError, InputError, TokenizerError, TuiInterpError
 from tui_interp.model.checkpoint import Checkpoint
@@ -566,7 +566,7 @@ def _theory_inputs(lm: LoadedModel, theory: Theory, limit: int, seed: int, max_w
                 raise InputError("a prompt encodes to no tokens")
             prompts += ids
         else:
-            for item in _tokenize(lm, evs, None):
+            for item in tokenize_items(lm, evs, None):
                 prompts.append(item.prompt_ids)
                 expected.append(item.cont_ids)
         texts += [e.prompt for e in evs]
