@@ -327,12 +327,15 @@ def result_text(result: CompareResult) -> Text:
             text.append(f" ({clip(display_text(c.detail), 60)})", style="dim")
     listed = len(result.counterexamples)
     n_search = sum(getattr(cx, "found_by", "") == "search" for cx in result.counterexamples)
-    n_failures = getattr(result, "n_failures", listed - n_search)
+    n_split = sum(getattr(cx, "found_by", "") == "split" for cx in result.counterexamples)
+    n_failures = getattr(result, "n_failures", listed - n_search - n_split)
     if listed:
         line = f"\n{n_failures:,} counterexample{'s' if n_failures != 1 else ''}"
         if n_search:
             line += f", {n_search:,} more found by search (*)"
-        if listed < n_failures + n_search:
+        if n_split:
+            line += f", {n_split:,} more in a split outside the sample (†)"
+        if listed < n_failures + n_search + n_split:
             line += f"; {listed:,} listed"
         text.append(line + "; enter loads one as the prompt", style="dim")
     elif result.searched:
