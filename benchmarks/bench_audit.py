@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import CACHE, machine  # noqa: E402
 
+from tui_interp.engine.audit import SCORE_VERDICT  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS_DIR = CACHE / "audit-pairs"
 
@@ -127,6 +129,7 @@ def main() -> None:
                 continue
             higher_is_better = ea["signal"] not in ("weight norm", "rank")
             signals[ea["signal"]] = (ea["value"] > eb["value"]) if higher_is_better else (ea["value"] < eb["value"])
+        no_rule = [_score_without(d, "rule") for d in (a, b)]
         row = {
             "pair": name,
             "held_out": held_out,
@@ -137,6 +140,9 @@ def main() -> None:
             "scores": [a["score"], b["score"]],
             "rule": doc["rule"],
             "signals_right": signals,
+            "scores_without_rule": no_rule,
+            "ranked_right_without_rule": no_rule[0] > no_rule[1],
+            "verdicts_right_without_rule": no_rule[0] >= SCORE_VERDICT > no_rule[1],
         }
         rows.append(row)
         mark = "ok" if row["ranked_right"] and row["verdicts_right"] else "WRONG"
@@ -155,6 +161,8 @@ def main() -> None:
             "pairs": len(members),
             "ranked_right": sum(r["ranked_right"] for r in members),
             "verdicts_right": sum(r["verdicts_right"] for r in members),
+            "ranked_right_without_rule": sum(r["ranked_right_without_rule"] for r in members),
+            "verdicts_right_without_rule": sum(r["verdicts_right_without_rule"] for r in members),
             "per_signal_ranked_right": per_signal,
         }
     report = {"machine": machine(), "pairs": rows, "summary": summary}
@@ -164,7 +172,18 @@ def main() -> None:
         args.json.write_text(text + "\n")
     for group, s in summary.items():
         print(f"{group}: ranked right {s['ranked_right']}/{s['pairs']}, verdicts right {s['verdicts_right']}/{s['pairs']}; "
-              f"per signal {s['per_signal_ranked_right']}", file=sys.stderr)
+              f"without the rule signal: ranked right {s['ranked_right_without_rule']}/{s['pairs']}, verdicts right "
+              f"{s['verdicts_right_without_rule']}/{s['pairs']}; per signal {s['per_signal_ranked_right']}", file=sys.stderr)
+
+
+def _score_without(model_doc: dict, signal: str) -> float:
+    """The model's score as if `signal` were not measured (what the audit says when no rule of
+    the language fits): the weighted mean of the other absolute signals."""
+    from tui_interp.engine.audit import WEIGHTS
+
+    parts = [(WEIGHTS[e["signal"]], e["score"]) for e in model_doc["evidence"]
+             if e["score"] is not None and e["signal"] in WEIGHTS and e["signal"] != signal]
+    return sum(w * s for w, s in parts) / sum(w for w, _ in parts)
 
 
 if __name__ == "__main__":

@@ -61,14 +61,13 @@ app = typer.Typer(
 
 def _register() -> None:
     # Each module adds its commands to `app` (or an `add_typer` group) on import.
-    from tui_interp.cli import audit_cmd, compare_cmd, engine_cmds, model_cmds, train  # noqa: F401
+    # in the order `--help` lists them: look, run, theories, discovery, labels, train, the workbench
+    from tui_interp.cli import model_cmds, engine_cmds, generate_cmd  # noqa: F401, I001
+    from tui_interp.cli import compare_cmd, recover_cmd, audit_cmd, diff_cmd  # noqa: F401
+    from tui_interp.cli import train, open_cmd  # noqa: F401
     from tui_interp.cli.label import label_app
 
     app.add_typer(label_app, name="label")
-    import tui_interp.cli.generate_cmd  # noqa: F401
-    from tui_interp.cli import open_cmd  # noqa: F401
-    from tui_interp.cli import recover_cmd  # noqa: F401
-    from tui_interp.cli import diff_cmd  # noqa: F401
 
 
 def _version(value: bool) -> None:
