@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hf_models import FAMILIES as HF_FAMILIES
 
 from tui_interp.components import Step, parse_component, resolve_components
 from tui_interp.engine.interventions import Intervention, hooks_for, parse_interventions, prepare, random_reference
@@ -231,3 +232,18 @@ def test_steering_adds_a_vector_and_recomputes_from_its_step(lm) -> None:
     with pytest.raises(InputError, match="last dimension"):
         with lm.model.hooks(Steering("blocks.0.hook_resid_post", torch.ones(3)).hooks(lm.config)):
             lm.model(TOKENS)
+
+
+@pytest.mark.parametrize("family", sorted(HF_FAMILIES))
+def test_direct_logit_attribution_adds_up_in_every_family(hf_dirs: dict[str, Path], family: str) -> None:
+    """Gemma's (1 + w) norms, post-norms (heads are then attributed as a whole layer) and
+    soft-capped logits (attributed before the cap) included."""
+    lm = load_model(hf_dirs[family], device="cpu")
+    _, cache = lm.model.run_with_cache(TOKENS, [h for h in DLA_HOOKS if h in lm.model.hook_points or "*" in h])
+    resid = lm.model(TOKENS, stop_at_layer=lm.config.n_layers)
+    final = torch.nn.functional.linear(lm.model.ln_final(resid), lm.model.unembed_weight)[0, -1]  # before any soft-cap
+    a = direct_logit_attribution(lm.model, cache, 7, other=11)
+    assert a.logit == pytest.approx(float(final[7] - final[11]), abs=1e-4)
+    assert a.total == pytest.approx(a.logit, abs=1e-4)
+    per_layer = "attn" if lm.config.post_norms else "H"
+    assert any(k.startswith("L0.") and per_layer in k for k in a.contributions)

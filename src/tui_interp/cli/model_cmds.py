@@ -213,5 +213,5 @@ def verify(
         console.print(f"{verdict}: max |Δlogit| {report.max_abs_logit_diff:.2e} (tolerance {report.tolerance:.0e})")
     if not report.ok:
         if not json:
-            raise fail(f"logits differ from transformers by {report.max_abs_logit_diff:.2e} > {report.tolerance:.0e}", EXIT_CHECK_FAILED)
+            raise fail(report.verdict, EXIT_CHECK_FAILED)
         raise typer.Exit(EXIT_CHECK_FAILED)

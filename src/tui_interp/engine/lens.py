@@ -73,7 +73,7 @@ def logit_lens(
 # ---------------------------------------------------------------------------------------------
 # Direct logit attribution
 
-DLA_HOOKS = ("hook_embed", "hook_pos_embed", "blocks.*.attn.hook_z", "blocks.*.hook_mlp_out", "blocks.*.hook_resid_post")
+DLA_HOOKS = ("hook_embed", "hook_pos_embed", "blocks.*.attn.hook_z", "blocks.*.hook_attn_out", "blocks.*.hook_mlp_out", "blocks.*.hook_resid_post")
 
 
 @dataclass(frozen=True)
@@ -116,17 +116,22 @@ def direct_logit_attribution(
     batch: int = 0,
 ) -> Attribution:
     """Attribute the final logit of `target` (minus `other`) to embed, pos_embed, every head and
-    every MLP, through the final norm with its scale frozen. `cache` needs DLA_HOOKS."""
+    every MLP, through the final norm with its scale frozen. `cache` needs DLA_HOOKS.
+
+    Where a norm follows the attention output (Gemma 2/3, OLMo 2), the heads' writes are not
+    additive, so the attribution goes to the whole attention output of each layer (`L3.attn`).
+    Where the logits are soft-capped (Gemma 2/3), `logit` is the logit before the cap, which is
+    what the contributions add up to."""
     cfg = model.cfg
     u = unembed_direction(model, target, other)  # [d_model]
     final = cache[f"blocks.{cfg.n_layers - 1}.hook_resid_post"][batch, position].float()  # [d_model]
     ln = model.ln_final
-    scale = ln.scale(final)  # [1]
-    w = ln.w.float()
-    direction = (w * u) / scale  # what one unit of (centred) residual adds to the logit
+    u = u.to(final.device)
+    scale = ln.scale(final.to(ln.w.device)).to(final.device)  # [1]
+    direction = (ln.weight.to(final.device) * u) / scale  # what one unit of (centred) residual adds to the logit
 
     def effect(x: torch.Tensor) -> float:  # x [..., d_model] -> summed direct effect
-        x = x.float()
+        x = x.float().to(final.device)
         if ln.kind == "layernorm":
             x = x - x.mean(-1, keepdim=True)
         return float((x * direction).sum())
@@ -134,19 +139,23 @@ def direct_logit_attribution(
     out: dict[str, float] = {"embed": effect(cache["hook_embed"][batch, position])}
     if "hook_pos_embed" in cache:
         out["pos_embed"] = effect(cache["hook_pos_embed"][batch, position])
-    bias = float(ln.b.float() @ u) if ln.b is not None else 0.0
+    bias = float(ln.b.float().to(final.device) @ u) if ln.b is not None else 0.0
     h, dh = cfg.n_heads, cfg.d_head
     for l, block in enumerate(model.blocks):
-        z = cache[f"blocks.{l}.attn.hook_z"][batch, position].float()  # [head, d_head]
-        W_O = block.attn.W_O.float().view(cfg.d_model, h, dh)  # [d_model, head, d_head]
-        per_head = torch.einsum("hd,mhd->hm", z, W_O)  # [head, d_model]
-        for head in range(h):
-            out[f"L{l}.H{head}"] = effect(per_head[head])
-        if block.attn.b_O is not None:
-            bias += effect(block.attn.b_O)
+        if cfg.post_norms:
+            out[f"L{l}.attn"] = effect(cache[f"blocks.{l}.hook_attn_out"][batch, position])
+        else:
+            z = cache[f"blocks.{l}.attn.hook_z"][batch, position].float()  # [head, d_head]
+            W_O = block.attn.W_O.float().reshape(cfg.d_model, h, dh).to(z.device)  # [d_model, head, d_head]
+            per_head = torch.einsum("hd,mhd->hm", z, W_O)  # [head, d_model]
+            for head in range(h):
+                out[f"L{l}.H{head}"] = effect(per_head[head])
+            if block.attn.b_O is not None:
+                bias += effect(block.attn.b_O)
         if block.mlp is not None:
             out[f"L{l}.mlp"] = effect(cache[f"blocks.{l}.hook_mlp_out"][batch, position])
-    logits = torch.nn.functional.linear(ln(final[None, None].to(ln.w.dtype)), model.unembed_weight)[0, 0].float()
+    normed = ln(final[None, None].to(ln.w.device, ln.w.dtype))
+    logits = torch.nn.functional.linear(normed, model.unembed_weight.to(normed.device))[0, 0].float()  # before any soft-cap
     logit = float(logits[target] - (logits[other] if other is not None else 0.0))
     return Attribution(target, other, position, out, bias, logit, float(scale))
 
