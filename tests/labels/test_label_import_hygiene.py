@@ -19,7 +19,7 @@ def imported_after(statement: str) -> list[str]:
 def test_labels_and_components_import_no_face_and_no_torch() -> None:
     modules = imported_after(
         "import tui_interp.components, tui_interp.labels, tui_interp.labels.store, "
-        "tui_interp.labels.records, tui_interp.labels.fileformat, tui_interp.labels.export, tui_interp.labels.display"
+        "tui_interp.labels.records, tui_interp.labels.fileformat, tui_interp.labels.export, tui_interp.display"
     )
     assert "tui_interp" in modules
     assert [m for m in FORBIDDEN if m in modules] == []

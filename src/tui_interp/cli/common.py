@@ -58,7 +58,7 @@ SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
     """Print a one-line error on stderr (no markup, no emoji: the text may be the user's) and
     return the Exit to raise."""
-    from tui_interp.labels.display import visible
+    from tui_interp.display import visible
 
     line = visible(" ".join(str(message).split()))
     err_console.print(f"error: {line}", style="red", soft_wrap=True, markup=False, emoji=False, highlight=False)

@@ -5,7 +5,7 @@ merge, write a temp file, fsync and rename (`store`), safe display (`display`) a
 (`export`). Core package: imports no textual, typer or rich, and no torch.
 """
 
-from tui_interp.labels.display import encodable, visible
+from tui_interp.display import encodable, visible
 from tui_interp.labels.export import describe_evidence, markdown_cell, to_json, to_markdown
 from tui_interp.labels.fileformat import dump_label_file, parse_label_file
 from tui_interp.labels.records import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tui_interp.labels.display import visible
+from tui_interp.display import visible
 from tui_interp.labels.fileformat import dump_label_file
 from tui_interp.labels.records import JsonObject, Label, LabelFile, format_time
 

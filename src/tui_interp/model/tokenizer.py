@@ -7,15 +7,14 @@ by default, and `bos=True/False` overrides it.
 from __future__ import annotations
 
 import json
-import unicodedata
 from pathlib import Path
 
 from tokenizers import Tokenizer as HFTokenizer
 
+from tui_interp.display import visible
 from tui_interp.errors import InputError, TokenizerError
 from tui_interp.fileio import regular_file
 
-_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 MAX_TOKEN_ID = 2**31 - 1  # larger ids are no vocabulary's; refused before any tensor is built
 
 
@@ -37,19 +36,8 @@ def parse_token_ids(text: str, *, what: str = "token ids") -> list[int]:
 
 
 def display_text(text: str) -> str:
-    """Token or file text made safe for a terminal: control and format characters become
-    visible escapes (\\n, \\t, \\x1b, \\u200b), so nothing the model emits can move the cursor,
-    change colours or hide itself. Rich markup escaping is the face's job, on top of this."""
-    out = []
-    for ch in text:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    """Token or file text made safe for a terminal (tui_interp.display.visible)."""
+    return visible(text)
 
 
 class Tokenizer:

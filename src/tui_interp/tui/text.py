@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from rich.markup import escape
 
-from tui_interp.labels.display import visible
+from tui_interp.display import visible
 from tui_interp.model.tokenizer import display_text
 
 

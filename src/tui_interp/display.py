@@ -1,26 +1,27 @@
-"""Showing label text safely: what a face does before a name or note reaches a terminal."""
+"""Text made safe for a terminal: token text, label names and notes, file names, messages.
+
+One function, `visible`, for everything untrusted that a face shows: control, format,
+private-use, unassigned and separator characters become escapes (``\\n``, ``\\x1b``, ``\\u200b``,
+``\\u202e``), so nothing a model emits or a file holds can move the cursor, change colours,
+reorder a line or hide itself. A byte of a file name that is not UTF-8 (Python carries it as a
+lone surrogate U+DC80..U+DCFF) shows as ``\\xff``. Rich markup is not touched here: escaping it
+is the face's job, on top of this. Core module: no torch, no faces.
+"""
 
 from __future__ import annotations
 
 import os
+import unicodedata
 
-from tui_interp.labels.records import LINE_BREAKS
-
-# Bidirectional embeddings, overrides, isolates and marks: they reorder what a terminal shows.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_HIDDEN = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
 
 
 def visible(text: str, *, keep_newlines: bool = False) -> str:
-    """Text safe to show in a terminal: control and bidi characters become escapes like ``\\x1b``.
+    """`text` with every character a terminal would act on, or not show, made a visible escape.
 
-    Rich markup is not touched here (render through `rich.text.Text`, or escape it): this
-    only stops a label from moving the cursor, changing colours or reordering a line.
-    With `keep_newlines`, "\\n" stays a line break (for multi-line notes). Lone surrogates,
-    which no output stream can encode, become escapes too: ``\\xff`` for a byte of a file
-    name that was not UTF-8 (Python decodes such a byte as U+DCFF), ``\\ud800`` otherwise.
-    """
-    if text.isprintable():
+    With `keep_newlines`, "\\n" stays a line break (for multi-line notes)."""
+    if text.isprintable() and text.isascii():
         return text
     return "".join(_visible_char(ch, keep_newlines) for ch in text)
 
@@ -30,14 +31,12 @@ def _visible_char(ch: str, keep_newlines: bool) -> str:
         return ch
     if ch in _NAMED_ESCAPES:
         return _NAMED_ESCAPES[ch]
+    if unicodedata.category(ch) not in _HIDDEN:
+        return ch
     code = ord(ch)
-    if code < 0x20 or 0x7F <= code <= 0x9F:
-        return f"\\x{code:02x}"
     if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as os.fsdecode() and sys.argv carry it
         return f"\\x{code - 0xDC00:02x}"
-    if ch in LINE_BREAKS or ch in BIDI_CONTROLS or 0xD800 <= code <= 0xDFFF:
-        return f"\\u{code:04x}"
-    return ch
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def encodable(text: str | os.PathLike[str]) -> str:
