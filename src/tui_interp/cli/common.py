@@ -52,6 +52,16 @@ MaxWorkOpt = Annotated[
     int,
     typer.Option("--max-work", min=1, help="Refuse to start when evaluating the theory would take more steps than this (estimated first)."),
 ]
+PromptOpt = Annotated[str | None, typer.Option("--prompt", "-p", help="Text to run.")]
+TokensOpt = Annotated[str | None, typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")]
+AblateOpt = Annotated[
+    list[str] | None,
+    typer.Option("--ablate", help="Ablate a component (at every position): C[:zero|mean|resample] (repeatable; C an id or glob)."),
+]
+SteerOpt = Annotated[
+    list[str] | None,
+    typer.Option("--steer", help="Add a vector to a hook: HOOK=FILE.safetensors[*COEF] (the file holds one tensor; repeatable)."),
+]
 SeedOpt = Annotated[int, typer.Option("--seed", min=0, max=2**63 - 1, help="Seed for everything drawn at random (sampling, reference sets).")]
 
 

@@ -10,11 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from tui_interp.cli import app
-from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, SeedOpt, console, emit_json, user_errors
+from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, PromptOpt, SeedOpt, TokensOpt, console, emit_json, user_errors
 from tui_interp.cli.model_cmds import BosOpt, ModelArg, load
 
-PromptOpt = Annotated[str | None, typer.Option("--prompt", "-p", help="Text to run.")]
-TokensOpt = Annotated[str | None, typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")]
 TopKOpt = Annotated[int, typer.Option("--top-k", min=1, help="How many predictions to show.")]
 StreamOpt = Annotated[bool, typer.Option("--stream", help="Keep one block's weights on the device at a time (models bigger than memory).")]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="Target token (text, or #ID); default: the clean run's top prediction.")]

@@ -8,26 +8,33 @@ import typer
 from rich.markup import escape
 
 from tui_interp.cli import app
-from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, JsonOpt, console, emit_json, user_errors
+from tui_interp.cli.common import (
+    AblateOpt,
+    DeviceOpt,
+    DtypeChoice,
+    DtypeOpt,
+    JsonOpt,
+    PromptOpt,
+    SeedOpt,
+    SteerOpt,
+    TokensOpt,
+    console,
+    emit_json,
+    user_errors,
+)
 from tui_interp.cli.model_cmds import BosOpt, ModelArg, load
 
 
 @app.command()
 def generate(
     model: ModelArg,
-    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Text to continue.")] = None,
-    tokens: Annotated[str | None, typer.Option("--tokens", help="Token ids to continue, e.g. 1,2,3.")] = None,
+    prompt: PromptOpt = None,
+    tokens: TokensOpt = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", min=1, help="Most tokens to add (fewer at EOS or the context's end).")] = 20,
     temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0: greedy (as transformers' greedy generate); above: sample.")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampler and of the reference batch for mean/resample ablation.")] = 0,
-    ablate: Annotated[
-        list[str] | None,
-        typer.Option("--ablate", help="Ablate a component at every position: C[:zero|mean|resample] (repeatable; C an id or glob)."),
-    ] = None,
-    steer: Annotated[
-        list[str] | None,
-        typer.Option("--steer", help="Add a vector to a hook at every position: HOOK=FILE.safetensors[*COEF] (repeatable)."),
-    ] = None,
+    seed: SeedOpt = 0,
+    ablate: AblateOpt = None,
+    steer: SteerOpt = None,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,

@@ -12,11 +12,15 @@ from rich.table import Table
 from tui_interp.cli import app
 from tui_interp.cli.common import (
     EXIT_CHECK_FAILED,
+    AblateOpt,
     DeviceOpt,
     DtypeChoice,
     DtypeOpt,
     JsonOpt,
+    PromptOpt,
     SeedOpt,
+    SteerOpt,
+    TokensOpt,
     console,
     emit_json,
     fail,
@@ -97,20 +101,14 @@ def load(model: Path, device: str, dtype: DtypeChoice, stream: bool = False) -> 
 @app.command()
 def run(
     model: ModelArg,
-    prompt: Annotated[str | None, typer.Option("--prompt", "-p", help="Text to run.")] = None,
-    tokens: Annotated[str | None, typer.Option("--tokens", help="Token ids to run, e.g. 1,2,3.")] = None,
+    prompt: PromptOpt = None,
+    tokens: TokensOpt = None,
     prompts: PromptsOpt = None,
     top_k: Annotated[int, typer.Option("--top-k", min=1, help="How many next-token predictions to show.")] = 5,
     save_cache: Annotated[Path | None, typer.Option("--save-cache", help="Write activations to this .safetensors file.")] = None,
     hooks: Annotated[str, typer.Option("--hooks", help="Glob of hook names to save (with --save-cache).")] = "*",
-    ablate: Annotated[
-        list[str] | None,
-        typer.Option("--ablate", help="Ablate a component during the run: C[:zero|mean|resample] (repeatable; C an id or glob)."),
-    ] = None,
-    steer: Annotated[
-        list[str] | None,
-        typer.Option("--steer", help="Add a vector to a hook: HOOK=FILE.safetensors[*COEF] (the file holds one tensor; repeatable)."),
-    ] = None,
+    ablate: AblateOpt = None,
+    steer: SteerOpt = None,
     seed: SeedOpt = 0,
     bos: BosOpt = None,
     device: DeviceOpt = "auto",

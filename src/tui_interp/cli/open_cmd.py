@@ -4,19 +4,25 @@ Only the checkpoint headers are read here (so a wrong path fails at once, with e
 the weights are read by the app once its first screen is up. The workbench needs a terminal:
 without one (a pipe, a script, CI) it refuses with exit code 2 and points at the CLI commands.
 A `--theory` file must exist and be readable text; a theory that does not exist yet is started
-with `--new-theory FILE` (written on the first save).
+with `--new-theory FILE` (written on the first save). A second model, `--compare-with B` (audited
+beside the first) or `--diff B` (stepped beside it, what changed marked), is opened header-only
+here too; a `--diff` model of another architecture or other shapes is refused here, in one line.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tui_interp.cli import app
 from tui_interp.cli.common import DeviceOpt, DtypeChoice, DtypeOpt, fail, user_errors
+from tui_interp.errors import TuiInterpError
+
+if TYPE_CHECKING:
+    from tui_interp.model.checkpoint import Checkpoint
 
 ModelArg = Annotated[
     Path | None,
@@ -38,6 +44,16 @@ LabelsOpt = Annotated[
     Path | None,
     typer.Option("--labels", help="Label file (default: beside the model when writable, else your data directory).", show_default=False),
 ]
+CompareWithOpt = Annotated[
+    Path | None,
+    typer.Option("--compare-with", help="A second model to audit beside the first (the audit view: A in the workbench).",
+                 show_default=False),
+]
+DiffOpt = Annotated[
+    Path | None,
+    typer.Option("--diff", help="Model B: same architecture and shapes; stepped beside the first, the components that changed marked.",
+                 show_default=False),
+]
 ThemeOpt = Annotated[
     str | None,
     typer.Option("--theme", help="Colour theme: dark, light, high-contrast, ansi-16 (themes/), or a Textual theme.", show_default=False),
@@ -50,12 +66,15 @@ def open_(
     theory: TheoryOpt = None,
     new_theory: NewTheoryOpt = None,
     labels: LabelsOpt = None,
+    compare_with: CompareWithOpt = None,
+    diff: DiffOpt = None,
     theme: ThemeOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = DtypeChoice.auto,
 ) -> None:
     """Open the interactive workbench: step through the model, label components, check a theory."""
-    launch(model, theory=theory, new_theory=new_theory, labels=labels, theme=theme, device=device, dtype=dtype.value)
+    launch(model, theory=theory, new_theory=new_theory, labels=labels, compare_with=compare_with, diff=diff, theme=theme,
+           device=device, dtype=dtype.value)
 
 
 def has_terminal() -> bool:
@@ -70,6 +89,8 @@ def launch(
     theory: Path | None = None,
     new_theory: Path | None = None,
     labels: Path | None = None,
+    compare_with: Path | None = None,
+    diff: Path | None = None,
     theme: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
@@ -89,6 +110,16 @@ def launch(
             if theory is None and new_theory is None:
                 theory = default_theory
         checkpoint = open_checkpoint(model)
+        peer = _second(compare_with, "--compare-with") if compare_with is not None else None
+        other = None
+        if diff is not None:
+            from tui_interp.engine.diff import check_compatible
+
+            other = _second(diff, "--diff")
+            try:
+                check_compatible(checkpoint, other)
+            except TuiInterpError as e:  # another architecture, other shapes or tokenizer: exit 2, one line
+                raise fail(f"--diff {diff}: {e}") from None
         if theory is not None:
             if theory.is_dir():
                 raise fail(f"--theory {theory}: is a directory, expected a theory file")
@@ -106,8 +137,19 @@ def launch(
             _check_theme(theme)
         from tui_interp.tui.app import create_app
 
-        tui = create_app(checkpoint, theory_path=theory, labels_path=labels, theme=theme, device=device, dtype=dtype)
+        tui = create_app(checkpoint, theory_path=theory, labels_path=labels, theme=theme, device=device, dtype=dtype,
+                         compare_with=peer, diff_with=other)
     tui.run()
+
+
+def _second(path: Path, option: str) -> Checkpoint:
+    """A second model, opened header-only; exit 2 with one line naming the option when it fails."""
+    from tui_interp.model.checkpoint import open_checkpoint
+
+    try:
+        return open_checkpoint(path)
+    except TuiInterpError as e:
+        raise fail(f"{option} {path}: {e}") from None
 
 
 def _check_theme(name: str) -> None:
