@@ -8,7 +8,7 @@ The pairs are trained with `tui-interp train` on first use (cached under benchma
 audit-pairs; a few minutes each on 2 CPU cores) — several tasks, seeds and both architecture
 families — plus the shipped modadd and sorting pairs. The truth is each model's held-out
 accuracy from its model card (never read by the audit). A pair counts when both members fit
-their train set (train accuracy 100%) and their held-out accuracies differ by at least 0.3.
+their train set (train accuracy at least 99.9%) and their held-out accuracies differ by at least 0.3.
 
 Printed: per pair, each signal's verdict (does it alone rank the generaliser first?) and the
 combined ranking and verdicts; then the accuracy per signal and combined, separately for the
@@ -61,10 +61,17 @@ def _modadd(name: str, held_out: bool, p: int, op: str, arch: str, seed: int, fr
 TRAINED = [  # small moduli: a step costs ~p^2, so a pair trains in minutes on 2 cores
     _modadd("modsub-43-gpt2", False, 43, "sub", "gpt2", 1),
     _modadd("modmul-47-gpt2", False, 47, "mul", "gpt2", 2),
-    _modadd("modadd-41-llama", True, 41, "add", "llama", 3),
-    _modadd("modmul-37-llama", True, 37, "mul", "llama", 4),
-    _modadd("modsub-53-gpt2", True, 53, "sub", "gpt2", 5, frac=0.4),
-    _modadd("modadd-31-gpt2", True, 31, "add", "gpt2", 6),
+    # held out of the first version of the audit (results/audit-v1.json: all four right, but the
+    # score without the rule weak); the second version was tuned on them too, so: tuning now
+    _modadd("modadd-41-llama", False, 41, "add", "llama", 3),
+    _modadd("modmul-37-llama", False, 37, "mul", "llama", 4),
+    _modadd("modsub-53-gpt2", False, 53, "sub", "gpt2", 5, frac=0.4),
+    _modadd("modadd-31-gpt2", False, 31, "add", "gpt2", 6),
+    # held out of every choice of weights and thresholds (trained after they were fixed)
+    _modadd("modsub-41-llama", True, 41, "sub", "llama", 11),
+    _modadd("modmul-43-gpt2", True, 43, "mul", "gpt2", 12),
+    _modadd("modadd-37-gpt2", True, 37, "add", "gpt2", 13, frac=0.4),
+    _modadd("modmul-31-llama", True, 31, "mul", "llama", 14),
 ]
 SHIPPED = [  # (name, generaliser dir, memoriser dir, question) — tuning pairs
     ("modadd-113 (shipped)", "modadd-grokked", "modadd-memorized", "modadd-memorized/modadd.question"),
@@ -118,7 +125,7 @@ def main() -> None:
         if args.only and name not in args.only:
             continue
         cg, cm = card(g), card(m)
-        valid = cg["train_accuracy"] == 1.0 and cm["train_accuracy"] == 1.0 and cg["test_accuracy"] - cm["test_accuracy"] >= 0.3
+        valid = min(cg["train_accuracy"], cm["train_accuracy"]) >= 0.999 and cg["test_accuracy"] - cm["test_accuracy"] >= 0.3
         doc = audit([g, m], q)
         by_model = {d["model"]: d for d in doc["models"]}
         a, b = by_model[str(g)], by_model[str(m)]
@@ -140,6 +147,7 @@ def main() -> None:
             "scores": [a["score"], b["score"]],
             "rule": doc["rule"],
             "signals_right": signals,
+            "audit": doc,
             "scores_without_rule": no_rule,
             "ranked_right_without_rule": no_rule[0] > no_rule[1],
             "verdicts_right_without_rule": no_rule[0] >= SCORE_VERDICT > no_rule[1],

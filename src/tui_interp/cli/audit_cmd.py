@@ -54,7 +54,10 @@ def audit(
         console.print(escape(f"symmetries in the train answers: {', '.join(result.symmetries)}"))
     for m in result.models:
         verdict = "[green]generalises[/]" if m.generalises else "[red]does not generalise[/]"
-        table = Table(title=f"{escape(m.model)}: {verdict} (score {m.score:.2f}; train agreement {m.train_agreement:.1%})", title_justify="left")
+        basis = {"rule": "by the rule", "symmetry": "by the symmetries",
+                 "score": "by the score alone: no rule or symmetry in the train answers, a weak basis"}[m.basis]
+        table = Table(title=f"{escape(m.model)}: {verdict} {basis} (score {m.score:.2f}; train agreement {m.train_agreement:.1%})",
+                      title_justify="left")
         for col in ("signal", "value", "what it says"):
             table.add_column(col)
         for e in m.evidence:
