@@ -43,21 +43,23 @@ class LabelStoreError(TuiInterpError):
 
 
 class TheoryError(TuiInterpError):
-    """A theory file is malformed or ill-typed. Carries a 1-based line and column span."""
+    """A theory file is malformed or ill-typed. Carries a 1-based line and column span; without
+    a line (the file as a whole: missing, unreadable, not a file) the message has no position."""
 
     def __init__(
         self,
         message: str,
         *,
-        line: int = 1,
+        line: int | None = None,
         col: int = 1,
         end_col: int | None = None,
         path: str | None = None,
     ) -> None:
         self.message = message
-        self.line = line
+        self.line = line if line is not None else 1
         self.col = col
         self.end_col = end_col if end_col is not None else col + 1
         self.path = path
         where = f"{path}:" if path else ""
-        super().__init__(f"{where}{line}:{col}: {message}")
+        position = f"{line}:{col}: " if line is not None else ""
+        super().__init__(f"{where}{position}{message}")
