@@ -245,3 +245,91 @@ def test_reading_theory_and_prompts_files(tmp_path: Path) -> None:
     (tmp_path / "p.jsonl").write_text('{"x": 1}\n')
     with pytest.raises(InputError, match="p.jsonl:1"):
         read_prompts_file(tmp_path / "p.jsonl")
+
+
+# ---- discovery: recover, audit, diff, and B following A
+
+
+def _second(tui_model: Path, tmp_path: Path, *, edit: bool) -> Workbench:
+    """Another workbench on a copy of the tiny model (L1.H2's output rows changed when `edit`)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    d = tmp_path / "b" / tui_model.name  # the same name: the audit then tells them apart by path
+    shutil.copytree(tui_model, d)
+    if edit:
+        tensors = load_file(d / "model.safetensors")
+        w = tensors["transformer.h.1.attn.c_proj.weight"].clone()  # [n_heads * d_head, d_model]
+        w[16:24] += torch.randn(8, w.shape[1], generator=torch.Generator().manual_seed(1)) * 2.0
+        tensors["transformer.h.1.attn.c_proj.weight"] = w
+        save_file(tensors, str(d / "model.safetensors"), metadata={"format": "pt"})
+    b = Workbench(d, labels_path=tmp_path / "b-labels.json")
+    b.open()
+    b.load()
+    return b
+
+
+def test_recover_proposes_an_expect_and_leaves_the_model_free_while_searching(session: Workbench) -> None:
+    import threading
+
+    from tui_interp.engine.recover import RecoverResult, SearchProgress
+
+    question = 'theory "q"\ninput a: int in 0..9\nprompt "w{a} w{a + 1}"\nexpect "w1"\n'
+    free_while_searching: list[bool] = []
+
+    def progress(event: object) -> None:
+        if isinstance(event, SearchProgress) and not free_while_searching:
+            def try_the_model() -> None:
+                with session.lock.hold():  # a step asked for meanwhile
+                    free_while_searching.append(True)
+
+            t = threading.Thread(target=try_the_model, daemon=True)
+            t.start()
+            t.join(timeout=2)
+            if not free_while_searching:
+                free_while_searching.append(False)
+
+    result = session.recover(question, progress=progress, seconds=2.0)
+    assert isinstance(result, RecoverResult) and result.candidates
+    assert any("was ignored" in note for note in result.notes)  # the expect is not read
+    assert free_while_searching == [True]
+    assert session.recover(question, cancelled=lambda: True) is None
+    filled = Workbench.with_expect(question, "a + 1")
+    assert filled.splitlines()[3] == "expect a + 1" and filled.count("expect") == 1
+    no_expect = Workbench.with_expect('input a: int in 0..9\nprompt "w{a}"\n# end\n', "a")
+    assert no_expect.splitlines() == ["input a: int in 0..9", 'prompt "w{a}"', "expect a", "# end"]
+
+
+def test_audit_needs_a_train_split_with_answers_and_names_the_models(session: Workbench, tui_model: Path, tmp_path: Path) -> None:
+    theory = tmp_path / "t.theory"
+    session.theory_path = theory
+    text = 'theory "t"\ninput a: int in 0..9\nprompt "w{a} w{a + 1}"\n'
+    with pytest.raises(InputError, match="split train"):
+        session.audit(text)
+    (tmp_path / "train.jsonl").write_text("".join(f'{{"a": {a}, "answer": "w{a + 2}"}}\n' for a in range(5)))
+    text += 'split train from "train.jsonl"\nexpect "w1"\n'
+    events: list[str] = []
+    same_name = _second(tui_model, tmp_path, edit=False)
+    result = session.audit(text, [same_name], progress=lambda e: events.append(e.phase))
+    assert result is not None and events[0] == "rule" and "done" in events
+    assert [m.model for m in result.models] == [str(session.model_path), str(same_name.model_path)]  # two "tiny-gpt2"s
+    assert session.audit(text, cancelled=lambda: True) is None
+
+
+def test_diff_scores_the_edited_head_and_b_follows_a(session: Workbench, tui_model: Path, tmp_path: Path) -> None:
+    b = _second(tui_model, tmp_path, edit=True)
+    session.check_compatible(b)
+    phases: list[str] = []
+    result = session.diff(b, "nonsense", progress=lambda e: phases.append(e.phase))  # no theory: random inputs
+    assert result is not None and result.kind == "random" and "done" in phases
+    assert str(result.components[0].component) == "L1.H2" and result.components[0].score > 0
+    assert all(c.score == 0 for c in result.components[1:])
+    theory = 'theory "t"\ninput a: int in 0..9\nprompt "w{a} w{a + 1}"\nexpect "w1"\n'
+    assert session.diff(b, theory).n_inputs == 10
+    assert session.diff(b, theory, cancelled=lambda: True) is None
+    a_view = session.set_prompt("w1 w2 w3")
+    a_view = session.move(to="L1.attn", focus="L1.H3")
+    b_view = b.follow(a_view.prompt, a_view.index, focus="L1.H3")
+    assert (b_view.prompt, b_view.index, b_view.attention.head) == ("w1 w2 w3", 3, 3)
+    assert b_view.lens != a_view.lens or b_view.resid_norms != a_view.resid_norms
+    assert b.follow("w1 w2 w3", 5).index == 5 and b.prompt == "w1 w2 w3"

@@ -29,9 +29,12 @@ if TYPE_CHECKING:
     import torch
 
     from tui_interp.engine.ablation import Effect
+    from tui_interp.engine.audit import AuditResult
     from tui_interp.engine.compare import CompareResult, Progress
+    from tui_interp.engine.diff import DiffProgress, DiffResult
     from tui_interp.engine.interventions import Intervention, Reference
     from tui_interp.engine.lens import TokenScore
+    from tui_interp.engine.recover import RecoverResult, SearchProgress
     from tui_interp.engine.stepper import Stepper
     from tui_interp.engine.suggest import Suggestion
     from tui_interp.labels import Label, LabelStore
@@ -46,6 +49,8 @@ LENS_K = 3  # predictions per cell of the per-position lens
 MAX_THEORY_BYTES = 1_000_000
 MAX_REFERENCE_PROMPTS = 4096  # lines read from a prompts file for the ablation reference
 REFERENCE_KINDS = ("random", "theory", "prompts")
+RECOVER_SECONDS = 30.0  # the rule search's time budget (the answers are computed before it)
+DIFF_LIMIT = 4096  # a theory's inputs the diff runs on: the domain up to this size, else a seeded sample
 
 
 # ---------------------------------------------------------------------------------------------
@@ -936,6 +941,136 @@ class Workbench:
             if progress is not None:
                 progress(event)
 
+    # ---- discovery: recover, audit, diff (each a long job: the model is held one event at a time)
+
+    def _drive(self, events: Iterator[Any], result_type: type, holders: Sequence[Workbench], *,
+               progress: Callable[[Any], None] | None, uses_model: Callable[[Any], bool] = lambda _: True) -> Any:
+        """Run an engine iterator to its result (None when cancelled), holding the models of
+        `holders` for each event while `uses_model(last event)` says the next one needs them,
+        and letting calls waiting for them (a step) in between."""
+        from contextlib import ExitStack
+
+        from tui_interp.engine.answers import Cancelled
+
+        hold = True
+        while True:
+            try:
+                if hold:
+                    with ExitStack() as stack:
+                        for wb in holders:  # always in the order A, then the others: no deadlock
+                            stack.enter_context(wb.lock.hold())
+                        event = next(events)
+                    for wb in holders:
+                        wb.lock.let_waiters_in()
+                else:
+                    event = next(events)
+            except StopIteration:
+                raise InputError("internal: the run ended without a result") from None
+            except Cancelled:
+                return None
+            if isinstance(event, result_type):
+                return event
+            hold = uses_model(event)
+            if progress is not None:
+                progress(event)
+
+    def recover(
+        self,
+        text: str,
+        *,
+        progress: Callable[[Progress | SearchProgress], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        seconds: float = RECOVER_SECONDS,
+    ) -> RecoverResult | None:
+        """Search the theory language for the `expect` the model computes on the theory's (or
+        question's) domain: the model answers every input, then the search runs (without the
+        model: steps asked for meanwhile are served at once). An `expect` in the text is
+        ignored. None when cancelled."""
+        from tui_interp.engine.recover import RecoverResult, SearchProgress, iter_recover
+        from tui_interp.theory import parse_theory
+
+        theory = parse_theory(text, self._theory_file())
+        events = iter_recover(self._need_model(), theory, seconds=seconds, cancel=cancelled or (lambda: False))
+        return self._drive(events, RecoverResult, [self], progress=progress,
+                           uses_model=lambda event: not isinstance(event, SearchProgress))
+
+    @staticmethod
+    def with_expect(text: str, expect: str) -> str:
+        """The theory text with `expect EXPR` replacing its expect line (or after its prompt line)."""
+        from tui_interp.engine.recover import with_expect
+
+        return with_expect(text, expect)
+
+    @property
+    def name(self) -> str:
+        """The model's name (its directory's), as the audit and the diff call it."""
+        return self._need_checkpoint().name
+
+    def audit(
+        self,
+        text: str,
+        peers: Sequence[Workbench] = (),
+        *,
+        progress: Callable[[Progress], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> AuditResult | None:
+        """Which of this model and `peers` (loaded) generalise beyond the theory's train split,
+        with the evidence; no answer outside the train split is read. The train set's rule is
+        searched first, without any model held. None when cancelled."""
+        from tui_interp.engine.answers import Cancelled
+        from tui_interp.engine.audit import AuditResult, as_question, iter_audit, train_rule, train_set
+        from tui_interp.engine.compare import Progress
+        from tui_interp.theory import parse_theory
+
+        cancel = cancelled or (lambda: False)
+        question = as_question(parse_theory(text, self._theory_file()))
+        train = train_set(question)  # InputError (one line) without a train split with answers
+        holders = [self, *peers]
+        names = [wb.name for wb in holders]
+        if len(set(names)) < len(names):
+            names = [str(wb.model_path) for wb in holders]
+        models = [(name, wb._need_model()) for name, wb in zip(names, holders, strict=True)]
+        if progress is not None:
+            progress(Progress("rule", 0, 1))
+        try:
+            rule = train_rule(question, train, cancel)
+        except Cancelled:
+            return None
+        events = iter_audit(models, question, cancel=cancel, rule_search=lambda *_: rule)
+        return self._drive(events, AuditResult, holders, progress=progress)
+
+    def diff(
+        self,
+        other: Workbench,
+        text: str | None = None,
+        *,
+        progress: Callable[[DiffProgress], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        limit: int = DIFF_LIMIT,
+    ) -> DiffResult | None:
+        """Which components behave differently in `other` (B, same architecture, loaded) than
+        in this model (A): on the theory's inputs when `text` parses, else on seeded random
+        token sequences. None when cancelled."""
+        from tui_interp.engine.diff import DiffResult, iter_diff
+
+        theory = self._parse_quietly(text)
+        events = iter_diff(self._need_model(), other._need_model(), theory=theory, limit=limit,
+                           cancel=cancelled or (lambda: False))
+        return self._drive(events, DiffResult, [self, other], progress=progress)
+
+    def check_compatible(self, other: Workbench) -> None:
+        """ConfigError naming what differs when `other` (opened) is not this architecture with
+        these shapes, TokenizerError when the tokenizers differ (headers and tokenizer files only)."""
+        from tui_interp.engine.diff import check_compatible
+
+        check_compatible(self._need_checkpoint(), other._need_checkpoint())
+
+    def follow(self, prompt: str, index: int, *, focus: str | None = None) -> StepView:
+        """This model on `prompt` at step `index`: B of a diff, kept at A's prompt and step."""
+        if prompt != self.prompt or self._live is None:
+            self.set_prompt(prompt, focus=focus)
+        return self.walk([str(index)], focus=focus)
+
     # ---- helpers
 
     def _need_checkpoint(self) -> Checkpoint:
@@ -967,6 +1102,8 @@ class Workbench:
 
 
 __all__ = [
+    "DIFF_LIMIT",
+    "RECOVER_SECONDS",
     "REFERENCE_KINDS",
     "AttentionPattern",
     "DLAView",
