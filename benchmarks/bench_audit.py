@@ -33,6 +33,7 @@ from tui_interp.engine.audit import SCORE_VERDICT  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS_DIR = CACHE / "audit-pairs"
+GENERALISES = 0.9  # a model "really" generalises when its held-out accuracy (model card) is at least this
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,9 @@ def main() -> None:
             higher_is_better = ea["signal"] not in ("weight norm", "rank")
             signals[ea["signal"]] = (ea["value"] > eb["value"]) if higher_is_better else (ea["value"] < eb["value"])
         no_rule = [_score_without(d, "rule") for d in (a, b)]
+        truth = [cg["test_accuracy"] >= GENERALISES, cm["test_accuracy"] >= GENERALISES]
         row = {
+            "models_judged_right": sum(m["generalises"] == t for m, t in zip((a, b), truth, strict=True)),
             "pair": name,
             "held_out": held_out,
             "valid": valid,
@@ -153,11 +156,19 @@ def main() -> None:
             "verdicts_right_without_rule": no_rule[0] >= SCORE_VERDICT > no_rule[1],
         }
         rows.append(row)
-        mark = "ok" if row["ranked_right"] and row["verdicts_right"] else "WRONG"
+        if valid:
+            mark = "ok" if row["ranked_right"] and row["verdicts_right"] else "WRONG"
+        else:
+            mark = f"pair not valid (both fit train, held-out accuracies {cg['test_accuracy']:.2f}/{cm['test_accuracy']:.2f}); " \
+                   f"{row['models_judged_right']}/2 models judged right"
         print(f"{name:24} {'held-out' if held_out else 'tuning  '} test acc {cg['test_accuracy']:.2f}/{cm['test_accuracy']:.2f} "
-              f"score {a['score']:.2f}/{b['score']:.2f} {mark}{'' if valid else ' (pair not valid)'}", file=sys.stderr)
+              f"score {a['score']:.2f}/{b['score']:.2f} {mark}", file=sys.stderr)
     summary = {}
     for group, held in (("tuning", False), ("held_out", True)):
+        everyone = [r for r in rows if r["held_out"] == held]
+        if everyone:
+            summary[f"{group}_models"] = {"models": 2 * len(everyone), "judged_right": sum(r["models_judged_right"] for r in everyone),
+                                          "truth": f"generalises when held-out accuracy >= {GENERALISES}"}
         members = [r for r in rows if r["held_out"] == held and r["valid"]]
         if not members:
             continue
@@ -179,6 +190,9 @@ def main() -> None:
     if args.json:
         args.json.write_text(text + "\n")
     for group, s in summary.items():
+        if group.endswith("_models"):
+            print(f"{group}: {s['judged_right']}/{s['models']} models judged right ({s['truth']})", file=sys.stderr)
+            continue
         print(f"{group}: ranked right {s['ranked_right']}/{s['pairs']}, verdicts right {s['verdicts_right']}/{s['pairs']}; "
               f"without the rule signal: ranked right {s['ranked_right_without_rule']}/{s['pairs']}, verdicts right "
               f"{s['verdicts_right_without_rule']}/{s['pairs']}; per signal {s['per_signal_ranked_right']}", file=sys.stderr)
