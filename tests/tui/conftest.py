@@ -39,6 +39,43 @@ def tui_model(gpt2_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+EDITED_HEAD = "L1.H2"
+
+
+@pytest.fixture(scope="session")
+def edited_model(tui_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny GPT-2 with one head edited (L1.H2: its rows of the attention output matrix get
+    seeded noise), same architecture, shapes and tokenizer: model B of a diff."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    d = tmp_path_factory.mktemp("tui-edited") / "tiny-gpt2-edited"
+    shutil.copytree(tui_model, d)
+    tensors = load_file(d / "model.safetensors")
+    name = "transformer.h.1.attn.c_proj.weight"  # Conv1D: [n_heads * d_head, d_model]
+    w = tensors[name].clone()
+    d_head = w.shape[0] // 4
+    rows = slice(2 * d_head, 3 * d_head)  # head 2
+    w[rows] += torch.randn(w[rows].shape, generator=torch.Generator().manual_seed(1)) * 2.0
+    tensors[name] = w
+    save_file(tensors, str(d / "model.safetensors"), metadata={"format": "pt"})
+    return d
+
+
+@pytest.fixture
+def labelled_b(edited_model: Path, tmp_path: Path) -> Path:
+    """A copy of the edited model whose own label file (beside it) names L0.H1 and L1.H2."""
+    from tui_interp.labels import LabelStore
+    from tui_interp.model.checkpoint import open_checkpoint
+
+    d = tmp_path / "b" / edited_model.name
+    shutil.copytree(edited_model, d)
+    store = LabelStore.for_checkpoint(open_checkpoint(d))
+    store.add("L0.H1", "B's own name")
+    store.add("L1.H2", "edited")
+    return d
+
+
 @pytest.fixture
 def theory_file(tmp_path: Path) -> Path:
     p = tmp_path / "next.theory"

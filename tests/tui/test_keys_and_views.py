@@ -550,7 +550,7 @@ async def test_every_dialog_has_its_own_key_bar() -> None:
     from tui_interp.tui.screens import dialogs
 
     for name in ("LabelDialog", "AblateDialog", "ReferenceDialog", "PatchDialog", "DLADialog", "SuggestDialog",
-                 "SaveAsDialog", "ConfirmDialog", "KeysDialog"):
+                 "SaveAsDialog", "ConfirmDialog", "KeysDialog", "RecoverDialog", "PathDialog"):
         cls = getattr(dialogs, name)
         assert "KeyBar(" in __import__("inspect").getsource(cls.compose), name
         for b in cls.BINDINGS:

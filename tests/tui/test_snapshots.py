@@ -213,3 +213,75 @@ def test_neurons_in_the_component_tree(snap_compare, make_app) -> None:
         await _quiet(pilot)
 
     assert snap_compare(make_app(), terminal_size=SMALL, run_before=run_before)
+
+
+# ---- issues 14, 15, 16: recover, audit, diff
+
+
+async def _until(pilot, condition, timeout: float = 60.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await settle(pilot)
+        await pilot.pause(0.1)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_recovered_candidates(snap_compare, tmp_path: Path, labels_file: Path, size) -> None:
+    import shutil
+
+    from tui_interp.tui.app import create_app
+    from tui_interp.tui.screens.dialogs import RecoverDialog
+
+    samples = Path(__file__).resolve().parents[2] / "sample_models" / "modadd-grokked"
+    for name in ("modadd.question", "train.jsonl"):
+        shutil.copy(samples / name, tmp_path / name)
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("ctrl+t", "ctrl+g")
+        await _until(pilot, lambda: isinstance(pilot.app.screen, RecoverDialog))
+        for box in pilot.app.screen_stack[-2].query("Input, TextArea"):  # the editor shows behind the dialog
+            box.cursor_blink = False
+        await _quiet(pilot)
+
+    app = create_app(samples, theory_path=tmp_path / "modadd.question", labels_path=labels_file)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_audit_view(snap_compare, make_app, tmp_path: Path, edited_model: Path, size) -> None:
+    from tui_pilot import THEORY
+
+    (tmp_path / "train.jsonl").write_text("".join(f'{{"a": {a}, "answer": "w{a}"}}\n' for a in range(6)))
+    theory = tmp_path / "next.theory"
+    theory.write_text(THEORY.replace("expect", 'split train from "train.jsonl"\nexpect'))
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("escape", "A")
+        await _until(pilot, lambda: not pilot.app.screen.auditing)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(theory_path=theory, compare_with=edited_model), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["80x24", "160x48"])
+def test_diff_with_model_b(snap_compare, make_app, labelled_b: Path, size) -> None:
+    async def run_before(pilot) -> None:
+        screen = pilot.app.screen
+        await settle(pilot)
+        screen.workbench.save_label("L0.H1", "A's name")
+        screen.run_labels(screen.workbench.read_labels, None)
+        await _until(pilot, lambda: screen.diff_result is not None)
+        await submit_prompt(pilot, "w1 w2 w3 w4")
+        await pilot.press("n", "n", "n")
+        await _until(pilot, lambda: screen.other_view is not None and screen.other_view.index == 3)
+        if size == SMALL:
+            await pilot.press("b")  # B in place of A
+        await settle(pilot)
+        await _quiet(pilot)
+
+    assert snap_compare(make_app(diff_with=labelled_b), terminal_size=size, run_before=run_before)

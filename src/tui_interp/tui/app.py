@@ -27,9 +27,12 @@ class InterpApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "tui-interp"
 
-    def __init__(self, workbench: Workbench, *, theme: str | None = None) -> None:
+    def __init__(self, workbench: Workbench, *, theme: str | None = None, peer: Workbench | None = None,
+                 other: Workbench | None = None) -> None:
         super().__init__()
         self.workbench = workbench
+        self.peer = peer  # audited beside the workbench's model
+        self.other = other  # model B of a diff
         self._problems: list[str] = []
         loaded = load_themes(themes_dir())
         for t in loaded.themes:
@@ -44,7 +47,7 @@ class InterpApp(App[None]):
             self.theme = DEFAULT_THEME
 
     def on_mount(self) -> None:
-        self.push_screen(MainScreen(self.workbench))
+        self.push_screen(MainScreen(self.workbench, peer=self.peer, other=self.other))
         for problem in self._problems:
             self.notify(plain(problem), title="Themes", severity="warning", timeout=10)
 
@@ -64,8 +67,16 @@ def create_app(
     theme: str | None = None,
     device: str = "auto",
     dtype: str = "auto",
+    compare_with: str | os.PathLike[str] | Checkpoint | None = None,
+    diff_with: str | os.PathLike[str] | Checkpoint | None = None,
 ) -> InterpApp:
     """The app on one model. Nothing is read here: the app opens the model once it is on screen
-    (pass an already opened Checkpoint to have the header on the very first frame)."""
+    (pass an already opened Checkpoint to have the header on the very first frame).
+
+    `compare_with`: a second model for the generalisation audit (loaded when the audit runs);
+    `diff_with`: model B of a diff, stepped beside the first (its own labels, its weights
+    loaded by the app)."""
     workbench = Workbench(model_path, theory_path=theory_path, labels_path=labels_path, device=device, dtype=dtype)
-    return InterpApp(workbench, theme=theme)
+    peer = Workbench(compare_with, device=device, dtype=dtype) if compare_with is not None else None
+    other = Workbench(diff_with, device=device, dtype=dtype) if diff_with is not None else None
+    return InterpApp(workbench, theme=theme, peer=peer, other=other)

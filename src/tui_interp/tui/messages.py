@@ -14,7 +14,10 @@ from tui_interp.engine.workbench import DLAView, Header, LabelsView, LensView, N
 from tui_interp.theory import Diagnostic
 
 if TYPE_CHECKING:
+    from tui_interp.engine.audit import AuditResult
     from tui_interp.engine.compare import CompareResult, Progress
+    from tui_interp.engine.diff import DiffProgress, DiffResult
+    from tui_interp.engine.recover import RecoverResult, SearchProgress
 
 
 class HeaderReady(Message):
@@ -115,6 +118,87 @@ class CompareProgress(Message):
 
 class CompareDone(Message):
     def __init__(self, result: CompareResult | None, note: str = "") -> None:
+        super().__init__()
+        self.result = result  # None: cancelled or failed (`note` says which)
+        self.note = note
+
+
+class RecoverProgress(Message):
+    """The recovery's answers (Progress) or its search (SearchProgress: tried, best so far)."""
+
+    def __init__(self, info: Progress | SearchProgress) -> None:
+        super().__init__()
+        self.info = info
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RecoverProgress)
+
+
+class RecoverDone(Message):
+    def __init__(self, result: RecoverResult | None, note: str = "") -> None:
+        super().__init__()
+        self.result = result  # None: cancelled or failed (`note` says which)
+        self.note = note
+
+
+class AuditProgress(Message):
+    """The audit's phase: "loading" (a second model's weights), "rule", "answers", "signals", "done"."""
+
+    def __init__(self, info: Progress) -> None:
+        super().__init__()
+        self.info = info
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AuditProgress)
+
+
+class AuditDone(Message):
+    def __init__(self, result: AuditResult | None, note: str = "") -> None:
+        super().__init__()
+        self.result = result  # None: cancelled or failed (`note` says which)
+        self.note = note
+
+
+class OtherOpened(Message):
+    """Model B of a diff: its headers were read (`loaded`: its weights too) and its labels."""
+
+    def __init__(self, header: Header, labels: LabelsView | None = None, *, loaded: bool = False) -> None:
+        super().__init__()
+        self.header = header
+        self.labels = labels
+        self.loaded = loaded
+
+
+class OtherFailed(Message):
+    """Model B could not be opened or loaded, or is not comparable with A."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class OtherStepReady(Message):
+    """Model B at A's prompt and step."""
+
+    def __init__(self, view: StepView) -> None:
+        super().__init__()
+        self.view = view
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, OtherStepReady)
+
+
+class DiffProgressed(Message):
+    def __init__(self, info: DiffProgress) -> None:
+        super().__init__()
+        self.info = info
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, DiffProgressed)
+
+
+class DiffDone(Message):
+    def __init__(self, result: DiffResult | None, note: str = "") -> None:
         super().__init__()
         self.result = result  # None: cancelled or failed (`note` says which)
         self.note = note

@@ -77,3 +77,34 @@ class StepQueue:
     def pending(self) -> int:
         with self._lock:
             return len(self._jobs)
+
+
+class Latest:
+    """The newest of a stream of requests, for one worker that drains it: B of a diff follows
+    A's prompt and step, and only where A is now matters (a burst of steps is one computation)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: Any = None
+        self._running = False
+
+    def put(self, item: Any) -> bool:
+        """Replace the waiting request. True when a worker must be started."""
+        with self._lock:
+            self._item = item
+            if self._running:
+                return False
+            self._running = True
+            return True
+
+    def take(self) -> Any:
+        """The newest request (None when there is none: the worker then stops)."""
+        with self._lock:
+            item, self._item = self._item, None
+            if item is None:
+                self._running = False
+            return item
+
+    def stopped(self) -> None:
+        with self._lock:
+            self._running = False

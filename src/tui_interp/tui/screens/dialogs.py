@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -26,6 +26,10 @@ from tui_interp.model.tokenizer import display_text
 from tui_interp.tui.text import clip, token_label
 from tui_interp.tui.widgets.grid import bar
 from tui_interp.tui.widgets.keybar import KeyBar
+from tui_interp.tui.widgets.theory_panel import recover_headline
+
+if TYPE_CHECKING:
+    from tui_interp.engine.recover import Candidate, RecoverResult
 
 
 @dataclass(frozen=True)
@@ -474,4 +478,86 @@ class KeysDialog(ModalScreen[None]):
         yield KeyBar()
 
     def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def splits_text(candidate: Candidate) -> str:
+    """Per-split agreement: "train 100% · not train 51%"."""
+    parts = []
+    for sl in candidate.slices:
+        value = "empty" if sl.agreement is None else f"{sl.agreement:.1%}" if 0 < sl.agreement < 1 else f"{sl.agreement:.0%}"
+        parts.append(f"{display_text(sl.name)} {value}")
+    return " · ".join(parts)
+
+
+class RecoverDialog(ModalScreen[str | None]):
+    """The recovered candidates, best first; enter fills the theory's expect line with the
+    highlighted one (then the check and the comparison run); escape keeps the theory as it is."""
+
+    BINDINGS = [Binding("escape", "cancel", "Close")]
+
+    def __init__(self, result: RecoverResult) -> None:
+        super().__init__()
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        r = self.result
+        with Vertical(id="dialog", classes="dialog dialog-list"):
+            yield Static(Text.assemble(("Recovered expect", "bold"), (f"  {r.searched:,} expressions tried", "dim")),
+                         classes="dialog-title")
+            yield Static(recover_headline(r), id="recover-headline")
+            if r.candidates:
+                yield DataTable(id="recover-table", cursor_type="row", zebra_stripes=True)
+            notes = [r.stop_note, *r.notes]
+            yield Static(Text("\n".join(display_text(n) for n in notes if n), style="dim"), id="recover-notes")
+        yield KeyBar(extra=(("enter", "Fill the expect line and compare"),) if r.candidates else ())
+
+    def on_mount(self) -> None:
+        if not self.result.candidates:
+            return
+        table: DataTable[str | Text] = self.query_one(DataTable)
+        table.add_columns("expect", "agreement", "size", "per split")
+        for i, c in enumerate(self.result.candidates):
+            table.add_row(Text(clip(display_text(c.expect), 40)), f"{c.agreement:.2%}", str(c.size),
+                          Text(splits_text(c)), key=str(i))
+        table.focus()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.dismiss(self.result.candidates[int(str(event.row_key.value))].expect)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PathDialog(ModalScreen[str | None]):
+    """A path to a model (a directory or a .safetensors file)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, help_text: str, value: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.help_text = help_text
+        self.value = value
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Static(Text(self.title_text, style="bold"), classes="dialog-title")
+            yield Static(Text(self.help_text, style="dim"))
+            yield Input(self.value, placeholder="path/to/model", id="model-path", compact=True)
+        yield KeyBar(extra=(("enter", "Open"),))
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = event.value.strip()
+        if value:
+            self.dismiss(value)
+
+    def action_cancel(self) -> None:
         self.dismiss(None)

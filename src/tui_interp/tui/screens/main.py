@@ -7,6 +7,7 @@ on the UI thread), receives results as messages, and hands them down to widgets 
 Keys are never lost: step requests go through a StepQueue that one worker drains, folding a
 burst of moves into one computation. Focus follows one model (see FOCUS_HELP): in a text box
 every printable key types and escape returns to the workbench; elsewhere single-letter keys act.
+The discovery tools (rule recovery, the audit view, model B of a diff) are in discovery.py.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from textual.worker import Worker, WorkerState
 
 from tui_interp.components import parse_component
 from tui_interp.engine.workbench import (
+    RECOVER_SECONDS,
     LabelsView,
     LensView,
     PatchView,
@@ -56,9 +58,11 @@ from tui_interp.tui.screens.dialogs import (
     SaveAsDialog,
     SuggestDialog,
 )
+from tui_interp.tui.screens.discovery import Discovery
 from tui_interp.tui.screens.workers import CoreWorkers
-from tui_interp.tui.stepqueue import StepQueue
+from tui_interp.tui.stepqueue import Latest, StepQueue
 from tui_interp.tui.text import plain
+from tui_interp.tui.widgets.audit_view import AuditPanel
 from tui_interp.tui.widgets.component_tree import ComponentTree
 from tui_interp.tui.widgets.header import ModelHeader
 from tui_interp.tui.widgets.interventions import InterventionList
@@ -78,7 +82,7 @@ def keys_table() -> list[tuple[str, str]]:
     return _keys_table(MainScreen.BINDINGS)
 
 
-class MainScreen(CoreWorkers, Screen[None]):
+class MainScreen(Discovery, CoreWorkers, Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-tiny"), (80, "-narrow"), (120, "-wide")]
     ALLOW_IN_MAXIMIZED_VIEW = "KeyBar"
 
@@ -89,13 +93,17 @@ class MainScreen(CoreWorkers, Screen[None]):
         Binding("a", "ablate", "Ablate"),
         Binding("l", "label", "Label"),
         Binding("d", "dla", "DLA"),
+        Binding("b", "toggle_other", "A/B"),  # on the bar only with a model B
         Binding("t", "toggle_theory", "Theory"),
         Binding("ctrl+t", "toggle_theory", "Theory"),  # works from the editor and the prompt too
         Binding("ctrl+r", "compare", "Compare"),
+        Binding("ctrl+g", "recover", "Recover"),  # on the bar with the theory panel
         Binding("escape", "escape", "Back"),
         Binding("q", "quit", "Quit"),
         Binding("f", "maximize_pane", "Full"),
         Binding("ctrl+s", "save_theory", "Save"),
+        Binding("A", "audit", "Audit"),
+        Binding("D", "diff", "Diff"),  # on the bar only with a model B
         Binding("g,home", "goto('first')", "First step", show=False),
         Binding("G,end", "goto('last')", "Last step", show=False),
         Binding("right_square_bracket", "head(1)", "Next head", show=False),
@@ -117,7 +125,10 @@ class MainScreen(CoreWorkers, Screen[None]):
         Binding("f1", "show_keys", "Keys", show=False),
     ]
 
-    def __init__(self, workbench: Workbench) -> None:
+    recover_seconds = RECOVER_SECONDS
+
+    def __init__(self, workbench: Workbench, *, peer: Workbench | None = None, other: Workbench | None = None) -> None:
+        """`peer`: a model audited beside this one; `other`: model B of a diff (both not yet opened)."""
         super().__init__()
         self.workbench = workbench
         self.selected: str | None = None  # the component under the tree's cursor
@@ -141,6 +152,9 @@ class MainScreen(CoreWorkers, Screen[None]):
         self._prompt_queued = False  # a first prompt is on its way: steps pressed meanwhile follow it
         self._after_load: list[int] = []  # steps pressed while the model loads, behind a pending prompt
         self._ablate_after_reference: str | None = None
+        self.follower = Latest()
+        self.quitting = False
+        self._init_discovery(peer, other)
 
     # ---- layout
 
@@ -156,6 +170,9 @@ class MainScreen(CoreWorkers, Screen[None]):
                 yield StepPanel(id="step")
                 yield LensPanel(id="lens")
                 yield PatchPanel(id="patch")
+                yield AuditPanel(id="audit")
+            with Vertical(id="other-view"):  # as deep as A's: a query for the StepPanel finds A's first
+                yield StepPanel(id="step-b")
             yield TheoryPanel(id="theory")
         yield KeyBar(id="keys")
 
@@ -170,6 +187,8 @@ class MainScreen(CoreWorkers, Screen[None]):
         self._retitle_views()
         self.query_one("#prompt", Input).focus()
         self.open_model()
+        if self.other is not None:
+            self._start_other(self.other)
 
     def _theory_saved(self, text: str, path: Path) -> None:
         self.theory_saved_text = text
@@ -183,9 +202,13 @@ class MainScreen(CoreWorkers, Screen[None]):
             error = event.worker.error
             log.error("worker %s failed", event.worker.name, exc_info=error)
             self.notify(plain(f"{type(error).__name__}: {error}"), title="Internal error", severity="error", timeout=10)
-            if event.worker.group == "compare":
+            group = event.worker.group
+            if group == "compare":
                 self._compare_finished()
                 self.query_one(TheoryPanel).show_result(None, f"comparison failed: {type(error).__name__}")
+            elif group in ("recover", "audit", "diff"):  # the job's state, as if it had failed with a message
+                done = {"recover": m.RecoverDone, "audit": m.AuditDone, "diff": m.DiffDone}[group]
+                self.post_message(done(None, f"{group} failed: {type(error).__name__}"))
 
     # ---- results coming back
 
@@ -194,6 +217,9 @@ class MainScreen(CoreWorkers, Screen[None]):
         tree = self.query_one(ComponentTree)
         tree.build(self.workbench.components())
         tree.set_labels(self.labels.labels)
+        if self.other is not None and self._other_waits:
+            self._other_waits = False
+            self.open_other(self.other)
         prompt = self.query_one("#prompt", Input)
         if not message.header.has_tokenizer:
             prompt.placeholder = "Prompt: token ids, e.g. 1, 2, 3 (this model has no tokenizer.json), then enter"
@@ -209,6 +235,8 @@ class MainScreen(CoreWorkers, Screen[None]):
             moves, self._after_load = self._after_load, []
             for delta in moves:
                 self._queue_move(delta)
+        if self.other_loaded:
+            self._run_diff()
         self.refresh_bindings()
 
     def on_open_failed(self, message: m.OpenFailed) -> None:
@@ -216,7 +244,7 @@ class MainScreen(CoreWorkers, Screen[None]):
         self.pending_prompt = None
         self.query_one(ModelHeader).status = "failed to open"
         self.notify(plain(message.message), title="Cannot open the model", severity="error", timeout=30)
-        self.query_one(StepPanel).query_one("#summary").update(f"[b]Cannot open the model[/]\n{plain(message.message)}")
+        self.query_one("#step", StepPanel).query_one("#summary").update(f"[b]Cannot open the model[/]\n{plain(message.message)}")
         self.refresh_bindings()
 
     def on_step_ready(self, message: m.StepReady) -> None:
@@ -236,9 +264,12 @@ class MainScreen(CoreWorkers, Screen[None]):
         bar = self.query_one(StepBar)
         bar.steps = view.steps
         bar.index = view.index
-        panel = self.query_one(StepPanel)
+        panel = self.query_one("#step", StepPanel)
         panel.cursor = self.cursor
         panel.show_view(view, self.labels.labels)
+        self._follow_view(view)
+        if previous is None or bool(previous.interventions) != bool(view.interventions):
+            self._banner()
         listing = self.query_one(InterventionList)
         listing.set_interventions(view.interventions)
         self._show_reference()
@@ -262,7 +293,7 @@ class MainScreen(CoreWorkers, Screen[None]):
     def on_labels_ready(self, message: m.LabelsReady) -> None:
         self.labels = message.labels
         self.query_one(ComponentTree).set_labels(message.labels.labels)
-        self.query_one(StepPanel).set_labels(message.labels.labels)
+        self.query_one("#step", StepPanel).set_labels(message.labels.labels)
         for warning in message.labels.warnings:
             self.notify(plain(warning), title="Labels", severity="warning", timeout=10)
         if message.saved:
@@ -328,6 +359,7 @@ class MainScreen(CoreWorkers, Screen[None]):
         panel.show_diagnostics(message.diagnostics)
         panel.show_info(message.info)
         self.refresh_bindings()
+        self._checked(message.text, message.diagnostics)
 
     def on_compare_progress(self, message: m.CompareProgress) -> None:
         if self.comparing:
@@ -449,7 +481,9 @@ class MainScreen(CoreWorkers, Screen[None]):
         self.run_check(message.text)
 
     def on_compare_requested(self, message: m.CompareRequested) -> None:
-        if self.comparing:
+        if self.recovering:
+            self.action_cancel_recover()
+        elif self.comparing:
             self.action_cancel_compare()
         else:
             self.action_compare()
@@ -474,36 +508,73 @@ class MainScreen(CoreWorkers, Screen[None]):
             home = self.query_one(ComponentTree)
         if isinstance(home.parent, ContentSwitcher) and home.id != self.mode:
             home = self.query_one(f"#{self.mode}")
+        if not all(node.display for node in home.ancestors_with_self if isinstance(node, Widget)):
+            home = self.query_one("#step-b" if self.has_class("-b-only") else f"#{self.mode}")  # hidden: A or B switched
         self.set_focus(home)  # now, not after the messages already queued (keys typed ahead)
 
     def key_description(self, action: str) -> str | None:
         """How the key bar words a key at this moment ("": not on the bar now, though it works)."""
         action = action.partition("(")[0]
-        if action in ("step", "ablate", "label", "dla") and (self._theory_covers() or self.maximized is not None):
+        hidden = self._theory_covers() or self.maximized is not None or self.mode == "audit"
+        if action in ("step", "ablate", "label", "dla") and hidden:
             return ""  # the step view is not on screen: room for the keys of what is
         if action == "escape":
-            if is_typing(self.focused):
-                return "Workbench"
             if self.maximized is not None:
                 return "Restore"
+            if self.recovering:
+                return "Cancel recover"
+            if is_typing(self.focused):
+                return "Workbench"
             if self._theory_covers():
                 return "Close theory"
-            return "Cancel compare"
+            if self.auditing:
+                return "Cancel audit"
+            if self.mode == "audit":
+                return "Close audit"
+            if self.comparing:
+                return "Cancel compare"
+            return "Cancel diff" if self.diffing else "Back"
         if action == "maximize_pane" and self.maximized is not None:
             return "Restore"
+        if action == "recover":
+            if self.recovering:
+                return "Cancel"
+            return None if self.has_class("-theory") else ""  # a theory-panel key
+        if action == "audit":
+            return "Audit again" if self.mode == "audit" and not self.auditing else None
+        if action == "save_theory" and self.mode == "audit" and not self.has_class("-theory"):
+            return ""  # room for the audit's keys
+        if action == "quit" and self._theory_covers():
+            return ""  # room for the theory's keys (^s, ^g) at 80 columns; q and ^q still quit
+        if action in ("toggle_other", "diff") and self.other is None:
+            return ""
+        if action == "toggle_other":
+            if self.has_class("-pair"):
+                return "Focus A" if self.focused is self.query_one("#step-b") else "Focus B"
+            return "Show A" if self.show_b else "Show B"
         return None
 
     def action_escape(self) -> None:
         if self.maximized is not None:
             self.minimize()
+        elif self.recovering:
+            self.action_cancel_recover()
         elif is_typing(self.focused) or self._theory_covers():
             self._to_workbench()
+        elif self.auditing:
+            self.action_cancel_audit()
+        elif self.mode == "audit":
+            self.action_close_audit()
         elif self.comparing:
             self.action_cancel_compare()
+        elif self.diffing:
+            self.action_cancel_diff()
 
     # ---- actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.quitting:
+            return False
         has_view = self.view is not None
         if action == "step":  # also right behind a first prompt: the step follows it
             return (has_view or self._prompt_queued or self.pending_prompt is not None) or None
@@ -527,8 +598,21 @@ class MainScreen(CoreWorkers, Screen[None]):
             return not self.comparing or None  # when it cannot run, pressing it says why
         if action == "cancel_compare":
             return self.comparing
+        if action in ("recover", "audit", "audit_with", "diff_with"):
+            return True  # when one cannot run, pressing it says why
+        if action == "cancel_recover":
+            return self.recovering
+        if action == "cancel_audit":
+            return self.auditing
+        if action == "close_audit":
+            return self.mode == "audit"
+        if action in ("toggle_other", "diff"):
+            return (self.other is not None) or None
+        if action == "cancel_diff":
+            return self.diffing
         if action == "escape":
-            return is_typing(self.focused) or self.maximized is not None or self._theory_covers() or self.comparing
+            return (is_typing(self.focused) or self.maximized is not None or self._theory_covers() or self.comparing
+                    or self.recovering or self.auditing or self.mode == "audit" or self.diffing)
         return True
 
     def _theory_text(self) -> str:
@@ -566,7 +650,9 @@ class MainScreen(CoreWorkers, Screen[None]):
         if self.view is None:
             return
         self.cursor = max(0, min(len(self.view.tokens) - 1, position))
-        self.query_one(StepPanel).set_cursor(self.cursor)
+        self.query_one("#step", StepPanel).set_cursor(self.cursor)
+        if self.other_view is not None:
+            self.query_one("#step-b", StepPanel).set_cursor(min(self.cursor, len(self.other_view.tokens) - 1))
         self.query_one(LensPanel).set_cursor(self.cursor)
         if self.patch is not None:
             self.query_one(PatchPanel).set_cursor(min(self.cursor, len(self.patch.clean_tokens) - 1))
@@ -579,6 +665,7 @@ class MainScreen(CoreWorkers, Screen[None]):
         self.mode = name
         switcher.current = name
         self._retitle_views()
+        self._arrange()
         if name == "lens" and self.view is not None and (self.lens is None or self.lens.prompt != self.view.prompt):
             self._load_lens()
         if had_focus:
@@ -681,6 +768,7 @@ class MainScreen(CoreWorkers, Screen[None]):
     def action_toggle_theory(self) -> None:
         self.minimize()
         self.toggle_class("-theory")
+        self._arrange()
         if self.has_class("-theory"):
             self.query_one(TheoryPanel).editor.focus()
         elif self.view is not None:
@@ -708,15 +796,14 @@ class MainScreen(CoreWorkers, Screen[None]):
         if self.comparing:
             self.notify("a comparison is running: esc cancels it", title="Compare")
             return
+        if self.recovering:
+            self.notify("a recovery is running: esc cancels it", title="Compare")
+            return
         why = self._why_not_compare()
         if why is not None:
             self.notify(plain(why), title="Cannot compare", severity="warning", timeout=8)
             return
-        panel = self.query_one(TheoryPanel)
-        if not self.has_class("-theory"):
-            self.add_class("-theory")
-            if not self.has_class("-wide"):
-                panel.editor.focus()  # what had focus is hidden now
+        panel = self._open_theory_panel()
         self.comparing = True
         panel.comparing(True)
         self.run_compare(panel.text)
@@ -739,7 +826,7 @@ class MainScreen(CoreWorkers, Screen[None]):
             if results.display:
                 self.maximize(results, container=False)
             return
-        if focused is not None and focused.id in VIEWS:
+        if focused is not None and focused.id in (*VIEWS, "audit", "step-b"):
             self.maximize(focused, container=False)
         elif results.display and self.has_class("-theory"):
             self.maximize(results, container=False)
@@ -770,10 +857,14 @@ class MainScreen(CoreWorkers, Screen[None]):
 
             def answer(yes: bool | None) -> None:
                 if yes:
-                    self.app.exit()
+                    self._quit_now()
 
             self.app.push_screen(ConfirmDialog("The theory has unsaved changes. Quit anyway?"), answer)
             return
+        self._quit_now()
+
+    def _quit_now(self) -> None:
+        self.quitting = True  # keys typed behind q act no more (a dialog opened while the app closes would fail)
         self.app.exit()
 
     def commands(self) -> list[tuple[str, str, str]]:

@@ -16,7 +16,7 @@ from tui_interp.engine.workbench import LabelsView, StepView, Workbench
 from tui_interp.errors import TuiInterpError
 from tui_interp.tui import messages as m
 from tui_interp.tui.screens.dialogs import PatchInput
-from tui_interp.tui.stepqueue import StepQueue
+from tui_interp.tui.stepqueue import Latest, StepQueue
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -31,6 +31,9 @@ else:
 class CoreWorkers(_Base):
     workbench: Workbench
     steps: StepQueue
+    other: Workbench | None  # model B of a diff
+    follower: Latest  # where B must be: (prompt, step index, focus), the newest only
+    recover_seconds: float
 
     if TYPE_CHECKING:
 
@@ -174,3 +177,105 @@ class CoreWorkers(_Base):
             self.post_message(m.CoreError(str(e), title="Theory"))
             return
         self.app.call_from_thread(self._theory_saved, text, saved)
+
+    # ---- discovery: recover, audit, diff
+
+    @work(thread=True, exclusive=True, group="recover", exit_on_error=False)
+    def run_recover(self, text: str) -> None:
+        worker = get_current_worker()
+        try:
+            result = self.workbench.recover(
+                text,
+                progress=lambda info: self.post_message(m.RecoverProgress(info)),
+                cancelled=lambda: worker.is_cancelled,
+                seconds=self.recover_seconds,
+            )
+        except TuiInterpError as e:
+            self.post_message(m.RecoverDone(None, f"recovery failed: {e}"))
+            return
+        self.post_message(m.RecoverDone(None if worker.is_cancelled else result, "recovery cancelled"))
+
+    @work(thread=True, exclusive=True, group="audit", exit_on_error=False)
+    def run_audit(self, text: str, peers: list[Workbench]) -> None:
+        from tui_interp.engine.compare import Progress
+
+        worker = get_current_worker()
+        try:
+            for i, peer in enumerate(peers):
+                if not peer.loaded:
+                    self.post_message(m.AuditProgress(Progress("loading", i, len(peers))))
+                    peer.open()
+                    peer.load()
+            result = self.workbench.audit(
+                text,
+                peers,
+                progress=lambda info: self.post_message(m.AuditProgress(info)),
+                cancelled=lambda: worker.is_cancelled,
+            )
+        except TuiInterpError as e:
+            self.post_message(m.AuditDone(None, f"audit failed: {e}"))
+            return
+        self.post_message(m.AuditDone(None if worker.is_cancelled else result, "audit cancelled"))
+
+    @work(thread=True, exclusive=True, group="other", exit_on_error=False)
+    def open_other(self, other: Workbench) -> None:
+        """Model B of a diff: headers (refused unless A's architecture and shapes), labels, weights."""
+        try:
+            header = other.open()
+            self.workbench.check_compatible(other)
+        except TuiInterpError as e:
+            self.post_message(m.OtherFailed(str(e)))
+            return
+        labels = None
+        try:
+            labels = other.read_labels()
+        except TuiInterpError as e:
+            self.post_message(m.CoreError(f"labels of B: {e}", title="Labels"))
+        self.post_message(m.OtherOpened(header, labels))
+        try:
+            self.post_message(m.OtherOpened(other.load(), labels, loaded=True))
+        except TuiInterpError as e:
+            self.post_message(m.OtherFailed(str(e)))
+
+    def _follow(self, prompt: str, index: int, focus: str | None) -> None:
+        """Bring B to A's prompt and step (the newest request wins)."""
+        if self.follower.put((prompt, index, focus)):
+            self.run_other_steps()
+
+    @work(thread=True, group="other-steps", exit_on_error=False)
+    def run_other_steps(self) -> None:
+        finished = False
+        try:
+            while (target := self.follower.take()) is not None:
+                other = self.other
+                if other is None:
+                    continue
+                prompt, index, focus = target
+                try:
+                    view = other.follow(prompt, index, focus=focus)
+                except TuiInterpError as e:
+                    self.post_message(m.CoreError(f"B: {e}", title="Model B"))
+                    continue
+                self.post_message(m.OtherStepReady(view))
+            finished = True
+        finally:
+            if not finished:
+                self.follower.stopped()
+
+    @work(thread=True, exclusive=True, group="diff", exit_on_error=False)
+    def run_diff(self, text: str) -> None:
+        worker = get_current_worker()
+        other = self.other
+        if other is None:
+            return
+        try:
+            result = self.workbench.diff(
+                other,
+                text,
+                progress=lambda info: self.post_message(m.DiffProgressed(info)),
+                cancelled=lambda: worker.is_cancelled,
+            )
+        except TuiInterpError as e:
+            self.post_message(m.DiffDone(None, f"diff failed: {e}"))
+            return
+        self.post_message(m.DiffDone(None if worker.is_cancelled else result, "diff cancelled"))

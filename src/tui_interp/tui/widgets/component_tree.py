@@ -2,7 +2,11 @@
 
 An MLP's neurons are listed when it is expanded (lazily: the top few by activation on the
 prompt on view, and the neurons of that layer that carry a label), so they can be selected,
-labelled and ablated like any other component."""
+labelled and ablated like any other component.
+
+With a second model B (a diff), the components that changed most from A to B are marked ▲
+with their diff score (the legend is the tree's subtitle), and where B's label differs from
+A's, B's is shown after A's."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from tui_interp.tui.text import clip
 
 Structure = list[tuple[str, list[tuple[str, list[str]]]]]
 EXPAND_HEADS_UP_TO = 64  # heads in the whole model; more and the attn nodes start collapsed
+DIFF_MARK = "▲"
 
 
 class ComponentTree(Tree[str]):
@@ -38,6 +43,8 @@ class ComponentTree(Tree[str]):
         self._ablated: dict[str, str] = {}
         self._acts: dict[str, float] = {}  # neuron -> its peak activation on the prompt
         self._mlps: dict[int, TreeNode[str]] = {}  # layer -> its MLP node
+        self._diff: dict[str, float] = {}  # component -> its diff score (the most changed only)
+        self._labels_b: dict[str, Label] | None = None  # B's labels, in a diff
 
     def build(self, structure: Structure) -> None:
         self.clear()
@@ -138,6 +145,23 @@ class ComponentTree(Tree[str]):
             self._ablated = ablated
             self._relabel()
 
+    def set_diff(self, marks: dict[str, float]) -> None:
+        """Mark these components (the most changed from A to B) with ▲ and their score."""
+        if marks != self._diff:
+            self._diff = dict(marks)
+            self._relabel()
+
+    @property
+    def diff_marks(self) -> list[str]:
+        """The marked components, highest score first."""
+        return sorted(self._diff, key=lambda c: -self._diff[c])
+
+    def set_labels_b(self, labels: dict[str, Label] | None) -> None:
+        """B's labels (None: no B); shown where they differ from A's."""
+        if labels != self._labels_b:
+            self._labels_b = None if labels is None else dict(labels)
+            self._relabel()
+
     def _relabel(self) -> None:
         for component, node in self._by_id.items():
             node.set_label(self._label(component))
@@ -148,6 +172,9 @@ class ComponentTree(Tree[str]):
         act = self._acts.get(component)
         if act is not None:
             text.append(f" {act:.2f}", style="dim")
+        score = self._diff.get(component)
+        if score is not None:
+            text.append(f" {DIFF_MARK}{score_text(score)}", style="bold")
         mode = self._ablated.get(component)
         if mode:
             text.append(f" ✗{mode}", style="reverse")
@@ -155,6 +182,11 @@ class ComponentTree(Tree[str]):
         if label is not None:
             text.append("  ")
             text.append(clip(display_text(label.name), 40), style="italic")
+        if self._labels_b is not None:
+            other = self._labels_b.get(component)
+            if (other.name if other else None) != (label.name if label else None):
+                text.append("  B: " if label is not None else "  A: –  B: ", style="dim")
+                text.append(clip(display_text(other.name), 40) if other is not None else "–", style="italic")
         return text
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[str]) -> None:
@@ -172,6 +204,15 @@ class ComponentTree(Tree[str]):
         event.stop()
         if event.node.data is not None:
             self.post_message(ComponentFocused(event.node.data, jump=True))
+
+
+def score_text(score: float) -> str:
+    """A diff score in a few cells: 170, 3.4, 0.42, 0.004."""
+    if score >= 100:
+        return f"{score:.0f}"
+    if score >= 1:
+        return f"{score:.1f}"
+    return f"{score:.2f}" if score >= 0.01 else f"{score:.1g}"
 
 
 def _neuron_index(component: str) -> int:

@@ -92,16 +92,32 @@ class StepPanel(Vertical, can_focus=True):
     view: StepView | None = None
     labels: dict[str, Label] = {}
     cursor: int = 0
+    title_prefix = ""  # "A model · " or "B model · " when two models are side by side
+    waiting = "Type a prompt above and press enter."
 
     def compose(self) -> ComposeResult:
-        yield Static("Type a prompt above and press enter.", id="summary")
+        yield Static("", id="banner")
+        yield Static(self.waiting, id="summary")
         yield Title(id="focus-title", classes="section-title")
         yield AttentionHeatmap(id="heatmap")
         yield Title(id="positions-title", classes="section-title")
         yield PositionsTable(id="positions")
 
     def on_mount(self) -> None:
+        self.query_one("#banner", Static).display = False
         self._render_all()
+
+    def set_banner(self, text: Text | str) -> None:
+        """A line or two above the prediction (B of a diff: what it is, the diff's state)."""
+        banner = self.query_one("#banner", Static)
+        set_text(banner, text)
+        show(banner, bool(text.plain if isinstance(text, Text) else text))
+
+    def set_waiting(self, text: str) -> None:
+        """What the panel says before it has a view."""
+        self.waiting = text
+        if self.view is None and self.is_mounted:
+            set_text(self.query_one("#summary", Static), text)
 
     def show_view(self, view: StepView | None, labels: dict[str, Label] | None = None) -> None:
         self.view = view
@@ -133,12 +149,12 @@ class StepPanel(Vertical, can_focus=True):
         positions_title = self.query_one("#positions-title", Title)
         positions = self.query_one(PositionsTable)
         if v is None:
-            set_text(summary, "Type a prompt above and press enter.")
+            set_text(summary, self.waiting)
             for w in (focus_title, heatmap, positions_title, positions):
                 show(w, False)
             return
         self.cursor = min(self.cursor, len(v.tokens) - 1)
-        self.border_title = f"Step {v.index}/{len(v.steps) - 1}: {v.name}"
+        self.border_title = f"{self.title_prefix}Step {v.index}/{len(v.steps) - 1}: {v.name}"
         set_text(summary, self._summary(v))
         if v.attention is not None:
             a = v.attention

@@ -24,6 +24,7 @@ from tui_interp.tui.text import clip
 
 if TYPE_CHECKING:
     from tui_interp.engine.compare import CompareResult, Progress
+    from tui_interp.engine.recover import RecoverResult, SearchProgress
     from tui_interp.engine.workbench import TheoryInfo
 
 CHECK_DELAY_S = 0.15  # diagnostics run this long after the last key press
@@ -93,7 +94,7 @@ class TheoryPanel(Vertical):
 
     _prompts: list[str] = []
     _started: float | None = None
-    _last: Progress | None = None
+    _last: Progress | SearchProgress | None = None
     _phase: tuple[str, float, int] = ("", 0.0, 0)  # the phase on screen, when it began, done then
     _ticker: Timer | None = None
 
@@ -197,6 +198,17 @@ class TheoryPanel(Vertical):
     # ---- comparing
 
     def comparing(self, running: bool) -> None:
+        self._set_running(running)
+        if running:
+            self.results.display = False  # no stale result or "cancelled" while a new one runs
+
+    def recovering(self, running: bool) -> None:
+        """The rule search runs: its progress on the compare row, the best so far in the results."""
+        self._set_running(running)
+        if running:
+            self._show_text(Text("Recovering the expect: the model answers the theory's inputs first…", style="dim"))
+
+    def _set_running(self, running: bool) -> None:
         self.set_class(running, "-running")
         button = self.query_one("#compare-button", Button)
         button.label = "Cancel esc" if running else "Compare ^r"
@@ -206,7 +218,6 @@ class TheoryPanel(Vertical):
             self.query_one("#compare-phase", Static).update("starting…")
             bar.display = True
             bar.update(total=None, progress=0)
-            self.results.display = False  # no stale result or "cancelled" while a new one runs
             if self._ticker is None:
                 self._ticker = self.set_interval(0.5, self._tick)
             else:
@@ -222,7 +233,7 @@ class TheoryPanel(Vertical):
         if self._started is not None:
             self._show_phase()
 
-    def show_progress(self, info: Progress) -> None:
+    def show_progress(self, info: Progress | SearchProgress) -> None:
         if info.phase != self._phase[0]:
             self._phase = (info.phase, time.monotonic(), info.done)
         self._last = info
@@ -244,6 +255,8 @@ class TheoryPanel(Vertical):
         line = words
         if info.total:
             line += f" {info.done:,}/{info.total:,}"
+        elif info.done:
+            line += f" {info.done:,} tried"  # the rule search: expressions, no total
         _, since, done_then = self._phase  # the rate of this phase, not since the comparison began
         seconds = time.monotonic() - since
         rate = (info.done - done_then) / seconds if seconds >= 0.5 else 0.0
@@ -251,6 +264,40 @@ class TheoryPanel(Vertical):
             line += f" · {rate:,.0f}/s"
         line += f" · {elapsed:.0f} s"
         self.query_one("#compare-phase", Static).update(line)
+
+    def _show_text(self, text: Text) -> None:
+        """Words in the results area, without the counterexample table."""
+        self.results.display = True
+        self.query_one("#agreement", Static).update(text)
+        self.table.display = False
+        self.results.set_class(False, "-table")
+        self._prompts = []
+
+    def show_recover_progress(self, info: SearchProgress) -> None:
+        """The best candidate so far and how far the search is."""
+        text = Text("Recovering the expect", style="bold")
+        text.append(f"  size {info.size} of at most {info.max_size}, {info.distinct:,} behaviours kept", style="dim")
+        text.append("\nbest so far: ")
+        if info.best is None:
+            text.append("none yet", style="dim")
+        else:
+            text.append(f"expect {clip(display_text(info.best), 60)}", style="bold")
+            if info.best_agreement is not None:
+                text.append(f"  agrees on {info.best_agreement:.1%}")
+            if info.best_size is not None:
+                text.append(f" (size {info.best_size})", style="dim")
+        text.append("\nesc or ^g cancels", style="dim")
+        self._show_text(text)
+
+    def show_recover_result(self, result: RecoverResult | None, note: str = "") -> None:
+        if result is None:
+            self._show_text(Text(note or "recovery cancelled", style="dim"))
+            return
+        text = recover_headline(result)
+        text.append(f"\n{result.searched:,} expressions tried; {display_text(result.stop_note)}", style="dim")
+        if result.candidates:
+            text.append("\n^g searches again; the candidates were offered in a list (enter fills the expect line)", style="dim")
+        self._show_text(text)
 
     def show_result(self, result: CompareResult | None, note: str = "") -> None:
         """The comparison's result; None with a note (cancelled, failed)."""
@@ -289,6 +336,26 @@ class TheoryPanel(Vertical):
         event.stop()
         if event.button.id == "compare-button":
             self.post_message(CompareRequested())
+
+
+def recover_headline(result: RecoverResult) -> Text:
+    """Explained or not, in words: the best candidate and its agreement against the threshold."""
+    best = result.best
+    text = Text()
+    if best is None:
+        text.append("Not explained: ", style="bold reverse")
+        text.append("no expression of the theory language renders any of the model's answers")
+        return text
+    if result.explained:
+        text.append("Explained: ", style="bold")
+    else:
+        text.append("Not explained: ", style="bold reverse")
+        text.append("the best candidate ")
+    text.append(f"expect {display_text(best.expect)}", style="bold")
+    text.append(f" agrees on {best.agreement:.2%} of {display_text(result.table)} (size {best.size})")
+    if not result.explained:
+        text.append(f", below {result.min_agreement:.0%}")
+    return text
 
 
 def probability(p: float) -> str:
