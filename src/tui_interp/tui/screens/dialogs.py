@@ -482,11 +482,17 @@ class KeysDialog(ModalScreen[None]):
 
 
 def splits_text(candidate: Candidate) -> str:
-    """Per-split agreement: "train 100% · not train 51%"."""
+    """Per-split agreement, short: "train 100% · not train 51%" (99.6% where 100% would round it up)."""
     parts = []
     for sl in candidate.slices:
-        value = "empty" if sl.agreement is None else f"{sl.agreement:.1%}" if 0 < sl.agreement < 1 else f"{sl.agreement:.0%}"
-        parts.append(f"{display_text(sl.name)} {value}")
+        a = sl.agreement
+        if a is None:
+            value = "empty"
+        else:
+            value = f"{a:.0%}"
+            if value in ("0%", "100%") and 0 < a < 1:
+                value = f"{a:.1%}"
+        parts.append(f"{clip(display_text(sl.name), 12)} {value}")
     return " · ".join(parts)
 
 

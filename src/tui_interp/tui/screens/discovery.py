@@ -445,23 +445,21 @@ class Discovery(_Base):
         self.refresh_bindings()
 
     def _banner(self, status: str | None = None) -> None:
-        """B's panel: what B is, and the diff's state or summary."""
+        """B's panel: the diff's state, or its summary (one line each, cut to the panel's width)."""
         if self.other is None:
             return
         b = self.query_one("#step-b", StepPanel)
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         result = self.diff_result
         if status is not None:
             text.append(status, style="dim")
         elif result is not None:
-            changed = len(result.changed)
-            text.append(f"{changed:,} of {len(result.components):,} components changed", style="bold")
-            text.append(f"; {result.n_disagreements:,} of {result.n_inputs:,} inputs answered differently")
             top = [c for c in result.components if c.score > 0][:DIFF_MARKS]
-            if top:
-                text.append("\n" + DIFF_MARK + " ", style="bold")
-                text.append(", ".join(f"{c.component} {score_text(c.score)}" for c in top))
-            text.append(f"\non {clip(display_text(result.inputs), 60)}", style="dim")
+            text.append(DIFF_MARK + " ", style="bold")
+            text.append(", ".join(f"{c.component} {score_text(c.score)}" for c in top) if top else "nothing changed")
+            text.append(f"\n{len(result.changed):,} of {len(result.components):,} changed", style="bold")
+            text.append(f" · {result.n_disagreements:,} of {result.n_inputs:,} inputs answered differently")
+            text.append(f"\non {display_text(result.inputs)}", style="dim")
         if self.view is not None and self.view.interventions:
             text.append("\nB runs without A's interventions", style="dim")
         b.set_banner(text)
