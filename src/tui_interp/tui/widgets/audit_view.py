@@ -133,7 +133,9 @@ class SignalBars(Widget):
                     line.append_text(cell)
                 lines.append(line)
         if scaled:
-            lines.append(Text("* bars scaled to the largest size" + ("; ░ a negative value" if negative else ""), style="dim"))
+            lines.append(Text("* bars scaled to the largest size", style="dim"))
+        if negative:
+            lines.append(Text("░ a negative value (the bar: its size)", style="dim"))
         return lines
 
 
@@ -227,7 +229,7 @@ class AuditPanel(UpDownScroll, can_focus=True):
             verdicts.append("✓ generalises" if m.generalises else "✗ does not generalise", style="bold" if m.generalises else "bold reverse")
         verdicts.append("\nRanking: ", style="bold")
         verdicts.append("  ".join(f"{i + 1}. {letter_of.get(name, '?')}" for i, name in enumerate(result.ranking)))
-        verdicts.append("  (most likely to generalise first)", style="dim")
+        verdicts.append("  (best first)", style="dim")
         self.query_one(SignalBars).show(result)
 
         train = Text()
