@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 BOUNDED = frozenset({"rule", "symmetry", "ablation", "noise", "fourier", "rank"})  # values in 0..1: bars full at 1
 LABEL_WIDTH = 14
 VALUE_WIDTH = 5
-PHASES = {"loading": "loading B's weights", "rule": "searching the train set's rule", "answers": "the model answers",
-          "signals": "measuring the signals of", "done": "done"}
+PHASES = {"loading": "loading B's weights", "rule": "searching the train set's rule", "answers": "answering the domain:",
+          "signals": "measuring the signals:", "done": "done"}
 
 
 def tags(n: int) -> list[str]:
