@@ -918,7 +918,7 @@ class Workbench:
 
         The model is held one batch at a time, so steps asked for meanwhile are served
         between batches instead of waiting for the whole comparison."""
-        from tui_interp.engine.compare import Cancelled, CompareResult, iter_compare
+        from tui_interp.engine.compare import CompareResult, iter_compare
         from tui_interp.theory import parse_theory
 
         theory = parse_theory(text, self._theory_file())
@@ -926,20 +926,7 @@ class Workbench:
         options: dict[str, Any] = {"seed": seed, "cancel": cancelled or (lambda: False), "labels": self.store}
         if limit is not None:
             options["limit"] = limit
-        events = iter_compare(lm, theory, **options)
-        while True:
-            try:
-                with self.lock.hold():
-                    event = next(events)
-                self.lock.let_waiters_in()
-            except StopIteration:
-                raise InputError("internal: the comparison ended without a result") from None
-            except Cancelled:
-                return None
-            if isinstance(event, CompareResult):
-                return event
-            if progress is not None:
-                progress(event)
+        return self._drive(iter_compare(lm, theory, **options), CompareResult, [self], progress=progress)
 
     # ---- discovery: recover, audit, diff (each a long job: the model is held one event at a time)
 
