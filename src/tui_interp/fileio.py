@@ -175,7 +175,7 @@ def _replace_dir(tmp: Path, out: Path) -> None:
     os.replace(out, old)
     try:
         os.replace(tmp, out)
-    except BaseException:
+    except OSError:  # put the old directory back: `out` is never missing
         os.replace(old, out)
         raise
     shutil.rmtree(old, ignore_errors=True)
