@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from textual.widgets import DataTable, Input, TextArea
-from tui_pilot import ESCAPE_TOKEN, MARKUP_TOKEN, press, settle, submit_prompt
+from tui_pilot import ESCAPE_TOKEN, MARKUP_TOKEN, hold_loading, press, settle, submit_prompt
 
-from tui_interp.engine.workbench import Workbench
 from tui_interp.tui.screens.dialogs import AblateDialog, DLADialog, LabelDialog
 from tui_interp.tui.screens.main import MainScreen
 from tui_interp.tui.widgets.component_tree import ComponentTree
@@ -39,14 +38,7 @@ def rendered(widget) -> str:
 
 
 async def test_header_shows_before_the_weights_are_read(make_app, monkeypatch) -> None:
-    release = threading.Event()
-    real_load = Workbench.load
-
-    def slow_load(self):
-        assert release.wait(10)
-        return real_load(self)
-
-    monkeypatch.setattr(Workbench, "load", slow_load)
+    release = hold_loading(monkeypatch)
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause(0.2)

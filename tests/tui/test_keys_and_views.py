@@ -13,7 +13,7 @@ import pytest
 import torch
 from textual import events
 from textual.widgets import DataTable, Input, TextArea
-from tui_pilot import press, settle, submit_prompt
+from tui_pilot import hold_loading, press, settle, submit_prompt
 from typer.testing import CliRunner
 
 from tui_interp.engine.workbench import Workbench
@@ -162,14 +162,7 @@ async def test_letters_type_in_the_prompt_and_the_key_bar_says_so(make_app) -> N
 
 
 async def test_enter_while_loading_returns_to_the_workbench(make_app, monkeypatch) -> None:
-    release = threading.Event()
-    real_load = Workbench.load
-
-    def slow_load(self):
-        assert release.wait(10)
-        return real_load(self)
-
-    monkeypatch.setattr(Workbench, "load", slow_load)
+    release = hold_loading(monkeypatch)
     app = make_app()
     async with app.run_test(size=SMALL) as pilot:
         await pilot.pause(0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from textual.pilot import Pilot
@@ -39,3 +40,19 @@ async def press(pilot: Pilot[Any], *keys: str) -> None:
     for key in keys:
         await pilot.press(key)
         await settle(pilot)
+
+
+def hold_loading(monkeypatch: Any) -> threading.Event:
+    """Make Workbench.load wait until the returned event is set (at most 10 s): the screen is up,
+    the weights are not."""
+    from tui_interp.engine.workbench import Workbench
+
+    release = threading.Event()
+    real_load = Workbench.load
+
+    def slow_load(self: Workbench) -> Any:
+        assert release.wait(10)
+        return real_load(self)
+
+    monkeypatch.setattr(Workbench, "load", slow_load)
+    return release
